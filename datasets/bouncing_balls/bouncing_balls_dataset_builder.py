@@ -1,0 +1,79 @@
+"""bouncing_balls dataset: N elastic balls bouncing in a square box (DeepGIFs section 3.1)."""
+
+import dataclasses
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from tf_deepgifs import bouncing_balls, data
+
+
+@dataclasses.dataclass(eq=False)
+class BouncingBallsConfig(tfds.core.BuilderConfig):
+    """What changes the written examples: ball count, length, frame size, sizes, seed."""
+
+    num_balls: int = 2  # the paper's data: 2 balls
+    num_frames: int = 20  # paper section 3.2: 20 frames
+    image_size: int = 64  # paper section 3.2: 64 x 64
+    seed: int = 20180601  # any fixed value; each example's RNG is derived from it
+    split_sizes: tuple = (("train", 80_000), ("validation", 10_000), ("test", 10_000))
+
+
+class Builder(tfds.core.GeneratorBasedBuilder):
+    """DatasetBuilder for bouncing_balls."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    BUILDER_CONFIGS = [
+        BouncingBallsConfig(name="paper", description="2 balls, 20 frames of 64 x 64."),
+        BouncingBallsConfig(
+            name="three_balls", num_balls=3, description="3 balls, 20 frames of 64 x 64."
+        ),
+    ]
+    DEFAULT_BUILDER_CONFIG_NAME = "paper"
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        c = self.builder_config
+        per_ball = (c.num_frames, c.num_balls, 2)
+        return self.dataset_info_from_configs(
+            features=tfds.features.FeaturesDict(
+                {
+                    "video": tfds.features.Video(
+                        shape=(c.num_frames, c.image_size, c.image_size, 1)
+                    ),
+                    "positions": tfds.features.Tensor(shape=per_ball, dtype=np.float32),
+                    "velocities": tfds.features.Tensor(shape=per_ball, dtype=np.float32),
+                    "radius": tfds.features.Scalar(dtype=np.float32),
+                }
+            ),
+            homepage="https://www.cs.toronto.edu/~ilya/code/2008/RTRBM.tar",
+        )
+
+    def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+        del dl_manager  # procedurally generated: nothing to download
+        return {
+            split: self._generate_examples(split, size)
+            for split, size in self.builder_config.split_sizes
+        }
+
+    def _generate_examples(self, split, num_examples):
+        c = self.builder_config
+
+        def make_chunk(block):
+            sequences = bouncing_balls.generate(
+                [data.example_rng(c.seed, split, i) for i in block],
+                num_frames=c.num_frames,
+                num_balls=c.num_balls,
+                image_size=c.image_size,
+            )
+            return block, sequences, data.encode_png_frames(sequences.video)
+
+        chunks = data.in_worker_threads(make_chunk, data.chunks(num_examples))
+        for block, sequences, frames in chunks:
+            for k, index in enumerate(block):
+                yield index, {
+                    "video": frames[k],
+                    "positions": sequences.positions[k],
+                    "velocities": sequences.velocities[k],
+                    "radius": sequences.radius,
+                }

@@ -1,0 +1,1 @@
+"""deepgifs_moving_mnist dataset."""
