@@ -1,0 +1,170 @@
+"""Every hyper-parameter, named once: one frozen dataclass per concern, and named presets.
+
+Values cite their source: the paper's section (../shared/paper/DeepGIFs.md), the authors'
+code where the paper is silent, or our own choice with the reason.
+"""
+
+import dataclasses
+import json
+import math
+from typing import Optional
+
+TRAINING_MODES = ("teacher_forced", "rollout", "scheduled")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """The four networks' sizes (paper section 4.1)."""
+
+    image_size: int = 64  # 3.2: every video downsampled to 64 x 64
+    channels: int = 1  # 4.1.1: 1 or 3; both of our datasets are grey
+    # 4.1.1 says 95. The authors' code used 20 for Bouncing Balls and 95 for Moving MNIST;
+    # the `paper` preset follows the text.
+    latent_dim: int = 95
+    encoder_filters: tuple = (32, 64, 128, 256)  # 4.1.1: four convolutions
+    kernel_size: int = 4  # 4.1.1: 4 x 4, stride 2, padding 1 (= "same" for these shapes)
+    # 4.1.1 gives the decoder as the encoder's inverse (upsample then convolve) and no
+    # kernel; 3 x 3 keeps the size with symmetric padding, as nearest-upsample decoders do.
+    decoder_kernel_size: int = 3
+    lstm_units: int = 200  # 4.1.2: one LSTM layer, hidden and cell state of 200
+    discriminator_units: int = 95  # 4.1.3: Dense -> 95, BatchNorm, LeakyReLU, Dense -> 1
+    leaky_relu_slope: float = 0.01  # authors' code (PyTorch's default); Keras' is 0.2
+    init_gain: float = math.sqrt(2.0)  # authors' code: Xavier-uniform kernels, gain sqrt(2)
+    batchnorm_momentum: float = 0.9  # authors' code: PyTorch's 0.1 update = Keras' 0.9
+    batchnorm_epsilon: float = 1e-5  # authors' code: PyTorch's default
+    def __post_init__(self):
+        downsampling = 2 ** len(self.encoder_filters)
+        if self.image_size % downsampling:
+            raise ValueError(
+                f"image_size {self.image_size} must be divisible by {downsampling} "
+                f"({len(self.encoder_filters)} stride-2 convolutions)."
+            )
+
+    @property
+    def bottleneck_size(self):
+        """Side of the encoder's last feature map: 64 / 2^4 = 4."""
+        return self.image_size // 2 ** len(self.encoder_filters)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """The objective and the optimisation (paper sections 4.2 and 5)."""
+
+    # teacher_forced: the paper; the LSTM reads the ground-truth frame's encoding at every
+    # step. rollout: section 6's proposal; after the context it reads its own predicted
+    # frames, so compounding error is penalised. scheduled: teacher forcing turning into
+    # rollout over `scheduled_sampling_steps` (scheduled sampling, Bengio et al. 2015).
+    mode: str = "teacher_forced"
+    context_frames: int = 1  # K ground-truth frames read before predicting; 5.1: one seed
+    scheduled_sampling_steps: int = 10_000  # scheduled mode: steps until fully rollout
+    batch_size: int = 32  # 5.1 and 5.2 (the global batch, over all replicas)
+    g_learning_rate: float = 1e-3  # 5.1: Adam, 1e-3 for the VAE-LSTM
+    d_learning_rate: float = 1e-3  # 5.1: Adam, 1e-3 for the discriminator
+    adam_beta_1: float = 0.9  # paper silent: PyTorch's and Keras' default
+    adam_beta_2: float = 0.999  # paper silent: PyTorch's and Keras' default
+    lambda_gan: float = 1e-4  # 4.2
+    lambda_kl: float = 1e-8  # 4.2
+    epochs: int = 20  # paper silent; one epoch is one pass over the training split
+    steps_per_epoch: Optional[int] = None  # None: training examples // batch_size
+    validation_steps: Optional[int] = 20  # batches of validation per epoch; None: all
+    checkpoint_every: int = 250  # steps between checkpoints (and at every epoch's end)
+    keep_checkpoints: int = 3
+    sample_sequences: int = 4  # sequences in the sample GIF written each epoch
+    seed: int = 0  # weights, data order and sampling noise all derive from it
+    run_dir: Optional[str] = None  # None: runs/<dataset>-<preset>
+
+    def __post_init__(self):
+        if self.mode not in TRAINING_MODES:
+            raise ValueError(f"mode must be one of {', '.join(TRAINING_MODES)}, got '{self.mode}'.")
+        if self.context_frames < 1:
+            raise ValueError(f"context_frames must be at least 1, got {self.context_frames}.")
+        for name in ("batch_size", "epochs", "checkpoint_every", "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}.")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Which data, and how it is fed (paper section 3)."""
+
+    dataset: str = "bouncing_balls"  # bouncing_balls or moving_mnist (optionally /config)
+    data_dir: Optional[str] = None  # TFDS data directory; None: TFDS's default
+    manual_dir: Optional[str] = None  # MNIST IDX files for moving_mnist offline
+    num_frames: int = 20  # 3.2: 20 frames per sequence
+    # None: the whole split. A number builds only that many examples per split, into its
+    # own data directory (runs/tfds_small unless data_dir is given), for quick checks.
+    max_examples_per_split: Optional[int] = None
+    shuffle_buffer: int = 2_048  # sequences; a decoded sequence is 80 KiB
+
+    def __post_init__(self):
+        if self.num_frames < 2:
+            raise ValueError(f"num_frames must be at least 2, got {self.num_frames}.")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """A whole experiment: what `train` reads and writes to `config.json`."""
+
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    data: DataConfig = DataConfig()
+
+    def __post_init__(self):
+        if self.train.context_frames >= self.data.num_frames:
+            raise ValueError(
+                f"context_frames ({self.train.context_frames}) must be less than "
+                f"num_frames ({self.data.num_frames}): something must be left to predict."
+            )
+
+    def to_json(self):
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values):
+        model = dict(values["model"])
+        model["encoder_filters"] = tuple(model["encoder_filters"])
+        return cls(
+            model=ModelConfig(**model),
+            train=TrainConfig(**values["train"]),
+            data=DataConfig(**values["data"]),
+        )
+
+
+PRESETS = {
+    # The paper's values on the full 80,000-sequence training split.
+    "paper": Config(),
+    # A CPU check in about a minute: a small built slice, tiny batches, a few steps.
+    "smoke": Config(
+        train=TrainConfig(
+            batch_size=4, epochs=2, steps_per_epoch=3, validation_steps=1,
+            checkpoint_every=2, sample_sequences=2,
+        ),
+        data=DataConfig(max_examples_per_split=16, shuffle_buffer=16),
+    ),
+}
+DEFAULT_PRESET = "paper"
+
+
+def fields_by_name():
+    """{field name: (section, field)} over the three sections; names are unique."""
+    result = {}
+    for section in ("model", "train", "data"):
+        for field in dataclasses.fields(Config.__dataclass_fields__[section].type):
+            assert field.name not in result, f"duplicate config field {field.name}"
+            result[field.name] = (section, field)
+    return result
+
+
+def with_overrides(config, overrides):
+    """A copy of `config` with {field name: value} replaced, wherever the field lives."""
+    by_name = fields_by_name()
+    sections = {"model": {}, "train": {}, "data": {}}
+    for name, value in overrides.items():
+        if name not in by_name:
+            raise ValueError(f"Unknown config field '{name}'.")
+        sections[by_name[name][0]][name] = value
+    return Config(
+        model=dataclasses.replace(config.model, **sections["model"]),
+        train=dataclasses.replace(config.train, **sections["train"]),
+        data=dataclasses.replace(config.data, **sections["data"]),
+    )
