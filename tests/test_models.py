@@ -1,0 +1,109 @@
+"""Specifications of the networks: the paper's shapes and sizes, and saving."""
+
+import keras
+import numpy as np
+import pytest
+
+from tests.tiny import TINY_MODEL, ball_videos
+from tf_deepgifs.config import ModelConfig, TrainConfig
+from tf_deepgifs.models import Decoder, DeepGIF, Discriminator, Encoder, Predictor
+
+PAPER = ModelConfig()
+FRAMES = np.zeros((2, 64, 64, 1), np.float32)
+
+# Parameter counts from the paper's section 4.1, layer by layer.
+TRUNK = [4 * 4 * 1 * 32 + 32, 4 * 4 * 32 * 64 + 64, 4 * 4 * 64 * 128 + 128, 4 * 4 * 128 * 256 + 256]
+TRUNK_BN = 4 * (32 + 64 + 128 + 256)  # gamma, beta, moving mean, moving variance
+FLAT = 4 * 4 * 256
+
+
+def test_encoder_follows_section_4_1_1():
+    encoder = Encoder(PAPER)
+    mean, log_variance = encoder(FRAMES)
+    assert mean.shape == log_variance.shape == (2, 95)
+    shapes, x = [], FRAMES
+    for conv, norm, act in zip(encoder.trunk.convs, encoder.trunk.norms, encoder.trunk.activations):
+        x = act(norm(conv(x)))
+        shapes.append(tuple(x.shape[1:]))
+        assert act.negative_slope == pytest.approx(0.01)
+    assert shapes == [(32, 32, 32), (16, 16, 64), (8, 8, 128), (4, 4, 256)]
+    assert encoder.count_params() == sum(TRUNK) + TRUNK_BN + 2 * (FLAT * 95 + 95)
+
+
+def test_decoder_inverts_the_encoder():
+    decoder = Decoder(PAPER)
+    frames = decoder(np.random.default_rng(0).normal(size=(2, 95)).astype(np.float32) * 50)
+    assert frames.shape == (2, 64, 64, 1)
+    assert np.all(np.abs(frames) <= 1.0), "tanh output"
+    # Dense to 4x4x256 (no BatchNorm), three upsample-conv-BN blocks, a last conv without BN.
+    convs = [256 * 3 * 3 * 128 + 128, 128 * 3 * 3 * 64 + 64, 64 * 3 * 3 * 32 + 32, 32 * 3 * 3 * 1 + 1]
+    assert len(decoder.norms) == 3
+    assert decoder.count_params() == (95 * FLAT + FLAT) + sum(convs) + 4 * (128 + 64 + 32)
+
+
+def test_predictor_is_one_lstm_of_200_and_a_readout():
+    predictor = Predictor(PAPER)
+    latents = np.random.default_rng(0).normal(size=(2, 5, 95)).astype(np.float32)
+    assert predictor(latents).shape == (2, 5, 95)
+    lstm = 4 * (200 * (95 + 200) + 200)
+    assert predictor.count_params() == lstm + 200 * 95 + 95
+    # Stepping by the cell gives the same predictions as the sequence call.
+    state = predictor.initial_state(2)
+    stepped = []
+    for t in range(5):
+        prediction, state = predictor.step(latents[:, t], state)
+        stepped.append(prediction)
+    np.testing.assert_allclose(np.stack(stepped, 1), predictor(latents), atol=1e-6)
+
+
+def test_discriminator_follows_section_4_1_3():
+    discriminator = Discriminator(PAPER)
+    assert discriminator(FRAMES).shape == (2, 1)
+    head = (FLAT * 95 + 95) + 4 * 95 + (95 + 1)
+    assert discriminator.count_params() == sum(TRUNK) + TRUNK_BN + head
+
+
+def test_kernels_are_xavier_uniform_with_gain_sqrt2():
+    encoder = Encoder(PAPER)
+    encoder(FRAMES)
+    weights = encoder.mean_head.kernel.numpy()  # Dense 4096 -> 95
+    expected_std = np.sqrt(2.0) * np.sqrt(2.0 / (FLAT + 95))
+    assert np.std(weights) == pytest.approx(expected_std, rel=0.03)
+    assert np.max(np.abs(weights)) <= expected_std * np.sqrt(3) + 1e-6  # uniform's bound
+
+
+def _tiny_model():
+    model = DeepGIF.from_configs(TINY_MODEL, TrainConfig(context_frames=2))
+    model.build((None, 6, 64, 64, 1))
+    return model
+
+
+def test_deepgif_generates_the_frames_after_the_context():
+    model = _tiny_model()
+    videos = ball_videos(batch=3, frames=6)
+    generated = model(videos)
+    assert generated.shape == (3, 4, 64, 64, 1)
+    np.testing.assert_allclose(model.rollout(videos[:, :2], 4), generated, atol=1e-6)
+
+
+def test_trained_deepgif_saved_and_reloaded_gives_identical_outputs(tmp_path):
+    model = _tiny_model()
+    model.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3))
+    model.build_optimizers()
+    videos = ball_videos(batch=4, frames=6)
+    for _ in range(2):
+        model.train_step(videos)  # moves weights and BatchNorm statistics off their start
+    model.save(tmp_path / "model.keras")
+    reloaded = keras.saving.load_model(tmp_path / "model.keras")
+    assert isinstance(reloaded, DeepGIF) and reloaded.context_frames == 2
+    assert reloaded.g_optimizer.iterations.numpy() == 2, "optimizer state comes back too"
+    np.testing.assert_array_equal(reloaded(videos), model(videos))
+    for name in ("encoder", "decoder", "predictor", "discriminator"):
+        for a, b in zip(getattr(model, name).weights, getattr(reloaded, name).weights):
+            np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+
+
+@pytest.mark.parametrize("network", [Encoder, Decoder, Predictor, Discriminator])
+def test_each_network_round_trips_its_config(network):
+    rebuilt = network.from_config(network(PAPER).get_config())
+    assert rebuilt.config == PAPER

@@ -1,0 +1,112 @@
+"""Specifications of DeepGIF's training step, on tiny networks and real ball videos."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.tiny import TINY_MODEL, ball_videos
+from tf_deepgifs.config import TrainConfig
+from tf_deepgifs.models import DeepGIF
+
+
+def _model(mode="teacher_forced", context_frames=1, g_rate=1e-3, d_rate=1e-3, **train):
+    keras.utils.set_random_seed(0)
+    model = DeepGIF.from_configs(TINY_MODEL, TrainConfig(mode=mode, context_frames=context_frames, **train))
+    model.build((None, 6, 64, 64, 1))
+    model.compile(keras.optimizers.Adam(g_rate), keras.optimizers.Adam(d_rate))
+    model.build_optimizers()
+    return model
+
+
+def _step_values(model, videos, steps):
+    """Per-step (not running-mean) metrics of `steps` compiled train steps."""
+    step = tf.function(model.train_step)
+    history = []
+    for _ in range(steps):
+        for tracker in model.metrics:
+            tracker.reset_state()
+        history.append({k: float(v) for k, v in step(videos).items()})
+    return history
+
+
+@pytest.mark.parametrize("mode", ["teacher_forced", "rollout"])
+def test_a_few_steps_reduce_reconstruction_and_prediction(mode):
+    videos = tf.constant(ball_videos(batch=4, frames=6))
+    history = _step_values(_model(mode, g_rate=3e-3), videos, 15)
+    for name in ("reconstruction", "prediction"):
+        assert history[-1][name] < 0.85 * history[0][name], (name, history[0][name], history[-1][name])
+    assert all(np.isfinite(v) for v in history[-1].values())
+
+
+def _snapshot(variables):
+    return [v.numpy().copy() for v in variables]
+
+
+def _changed(before, variables):
+    return [not np.array_equal(b, v.numpy()) for b, v in zip(before, variables)]
+
+
+def test_each_player_moves_only_under_its_own_optimizer():
+    videos = tf.constant(ball_videos(batch=4, frames=6))
+    frozen_d = _model(d_rate=0.0)
+    g_before, d_before = _snapshot(frozen_d.generator_variables), _snapshot(frozen_d.discriminator.trainable_variables)
+    frozen_d.train_step(videos)
+    assert all(_changed(g_before, frozen_d.generator_variables))
+    assert not any(_changed(d_before, frozen_d.discriminator.trainable_variables))
+
+    frozen_g = _model(g_rate=0.0)
+    g_before, d_before = _snapshot(frozen_g.generator_variables), _snapshot(frozen_g.discriminator.trainable_variables)
+    frozen_g.train_step(videos)
+    assert not any(_changed(g_before, frozen_g.generator_variables))
+    assert all(_changed(d_before, frozen_g.discriminator.trainable_variables))
+
+
+def test_closed_loop_fed_the_ground_truth_is_teacher_forcing():
+    model = _model(context_frames=2)
+    videos = ball_videos(batch=3, frames=6)
+    mean, _, _ = model.encode_sequence(videos, np.zeros((3, 6, 6), np.float32), training=False)
+    teacher = model.teacher_forced(mean, training=False)
+    loop = model.closed_loop(
+        mean[:, :2], 4, np.zeros((3, 3, 6), np.float32), teacher_latents=mean[:, 2:-1],
+        use_own=np.zeros((3, 3), bool), training=False,
+    )
+    assert teacher.shape == loop.shape == (3, 4, 64, 64, 1)
+    np.testing.assert_allclose(loop, teacher, atol=1e-5)
+
+
+def test_scheduled_sampling_ramps_from_teacher_forcing_to_rollout():
+    model = _model("scheduled", scheduled_sampling_steps=100)
+    probabilities = [float(model._sampling_probability(tf.constant(s, tf.int64))) for s in (0, 25, 100, 400)]
+    assert probabilities == pytest.approx([0.0, 0.25, 1.0, 1.0])
+    assert float(_model("rollout")._sampling_probability(tf.constant(5, tf.int64))) == 0.0
+    history = _step_values(model, tf.constant(ball_videos(batch=2, frames=6)), 2)
+    assert all(np.isfinite(v) for v in history[-1].values())
+
+
+@pytest.mark.parametrize("mode", ["teacher_forced", "rollout", "scheduled"])
+def test_context_frames_leave_t_minus_k_frames_to_predict(mode):
+    model = _model(mode, context_frames=3)
+    videos = ball_videos(batch=2, frames=6)
+    assert model(videos).shape == (2, 3, 64, 64, 1)
+    logs = model.test_step(tf.constant(videos))
+    assert np.isfinite(float(logs["rollout"]))
+
+
+def test_training_noise_differs_between_steps_and_repeats_for_a_step():
+    model = _model()
+    videos = tf.constant(ball_videos(batch=2, frames=6))
+    first = model._replica_noise(videos, tf.constant(0, tf.int64))["latent"]
+    again = model._replica_noise(videos, tf.constant(0, tf.int64))["latent"]
+    later = model._replica_noise(videos, tf.constant(1, tf.int64))["latent"]
+    np.testing.assert_array_equal(first, again)
+    assert not np.allclose(first, later)
+    assert abs(float(tf.math.reduce_std(first)) - 1.0) < 0.1
+
+
+def test_keras_fit_runs_the_custom_train_step():
+    model = _model()
+    videos = ball_videos(batch=4, frames=6)
+    history = model.fit(tf.data.Dataset.from_tensor_slices(videos).batch(2), epochs=1, verbose=0,
+                        shuffle=False)
+    assert {"reconstruction", "prediction", "d_loss"} <= set(history.history)

@@ -1,0 +1,340 @@
+"""DeepGIF: encoder, decoder, latent LSTM and discriminator trained together (paper 4).
+
+The forward passes (`encode_sequence`, `rollout`, ...) use keras.ops and run on any
+backend. `train_step` and `test_step` are TensorFlow's: gradient tapes, replica contexts
+under `tf.distribute`, stateless random numbers.
+
+Data flow, with K context frames and T frames per video:
+
+    x[t] --Encoder--> mean, log_var --sample--> z[t]
+    z[t], state --Predictor--> z_hat[t+1] --Decoder--> x_hat[t+1]
+    teacher_forced: the next input is z[t+1] (the ground truth's encoding)
+    rollout:        after the K context frames, the next input is the encoding of x_hat[t+1]
+    scheduled:      per sequence and step, the own frame with probability p (0 -> 1)
+"""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from tf_deepgifs import losses
+from tf_deepgifs.config import TRAINING_MODES
+from tf_deepgifs.models.decoder import Decoder
+from tf_deepgifs.models.discriminator import Discriminator
+from tf_deepgifs.models.encoder import Encoder, sample_latent
+from tf_deepgifs.models.layers import as_model_config, config_dict
+from tf_deepgifs.models.predictor import Predictor
+
+# Independent random streams per train step: the latents' noise, the fed-back frames'
+# noise, and scheduled sampling's coin flips.
+_NOISE_STREAMS = {"latent": 0, "feedback": 1, "coin": 2}
+
+
+@keras.saving.register_keras_serializable(package="tf_deepgifs")
+class DeepGIF(keras.Model):
+    """The LSTM-VAE-GAN of DeepGIFs.
+
+    `call(videos)` is the deterministic generation users get: from the first K frames of
+    `videos` (B, T, H, W, C) in [-1, 1] it generates the remaining T - K frames,
+    (B, T - K, H, W, C) in [-1, 1], each generated frame fed back through the encoder.
+
+    Args:
+      config: `ModelConfig` (or its dict form): the networks.
+      context_frames: int, K ground-truth frames read before predicting. Default 1.
+      mode: str, "teacher_forced", "rollout" or "scheduled" (see `TrainConfig.mode`).
+      lambda_gan: float, weight of the generator's GAN loss. Default 1e-4.
+      lambda_kl: float, weight of the KL term. Default 1e-8.
+      scheduled_sampling_steps: int, steps until "scheduled" is fully rollout. Default 10000.
+      seed: int, seed of the training noise. Default 0.
+    """
+
+    def __init__(
+        self,
+        config,
+        context_frames=1,
+        mode="teacher_forced",
+        lambda_gan=1e-4,
+        lambda_kl=1e-8,
+        scheduled_sampling_steps=10_000,
+        seed=0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if mode not in TRAINING_MODES:
+            raise ValueError(f"mode must be one of {', '.join(TRAINING_MODES)}, got '{mode}'.")
+        self.config = as_model_config(config)
+        self.encoder = Encoder(self.config, name="encoder")
+        self.decoder = Decoder(self.config, name="decoder")
+        self.predictor = Predictor(self.config, name="predictor")
+        self.discriminator = Discriminator(self.config, name="discriminator")
+        self.context_frames = context_frames
+        self.mode = mode
+        self.lambda_gan = lambda_gan
+        self.lambda_kl = lambda_kl
+        self.scheduled_sampling_steps = scheduled_sampling_steps
+        self.seed = seed
+        names = ("reconstruction", "prediction", "rollout", "kl", "g_gan", "g_loss",
+                 "d_loss", "d_real_acc", "d_fake_acc")
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
+
+    @classmethod
+    def from_configs(cls, model_config, train_config):
+        """The model a `ModelConfig` and a `TrainConfig` describe."""
+        return cls(
+            model_config,
+            context_frames=train_config.context_frames,
+            mode=train_config.mode,
+            lambda_gan=train_config.lambda_gan,
+            lambda_kl=train_config.lambda_kl,
+            scheduled_sampling_steps=train_config.scheduled_sampling_steps,
+            seed=train_config.seed,
+        )
+
+    def build(self, input_shape):
+        frame_shape = (None,) + tuple(input_shape[2:])
+        self.encoder.build(frame_shape)
+        self.decoder.build((None, self.config.latent_dim))
+        self.predictor.build((None, self.config.latent_dim))
+        self.discriminator.build(frame_shape)
+
+    def compile(self, g_optimizer, d_optimizer, **kwargs):
+        """g_optimizer trains encoder, decoder and predictor; d_optimizer the discriminator."""
+        super().compile(**kwargs)
+        self.g_optimizer = g_optimizer
+        self.d_optimizer = d_optimizer
+
+    def get_compile_config(self):
+        if not getattr(self, "g_optimizer", None):
+            return None
+        return {
+            "g_optimizer": keras.saving.serialize_keras_object(self.g_optimizer),
+            "d_optimizer": keras.saving.serialize_keras_object(self.d_optimizer),
+        }
+
+    def compile_from_config(self, config):
+        self.compile(
+            g_optimizer=keras.saving.deserialize_keras_object(config["g_optimizer"]),
+            d_optimizer=keras.saving.deserialize_keras_object(config["d_optimizer"]),
+        )
+        if self.built:
+            self.build_optimizers()
+
+    def build_optimizers(self):
+        """Creates the optimizers' slots now, so none are made inside a replica's step."""
+        self.g_optimizer.build(self.generator_variables)
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+
+    @property
+    def generator_variables(self):
+        return (
+            self.encoder.trainable_variables
+            + self.decoder.trainable_variables
+            + self.predictor.trainable_variables
+        )
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    # Forward passes (backend-portable).
+
+    def encode_sequence(self, videos, noise, training=None):
+        """videos (B, T, H, W, C) --> mean, log_variance, z: each (B, T, latent_dim)."""
+        batch, frames = ops.shape(videos)[0], videos.shape[1]
+        mean, log_variance = self.encoder(self._flatten_time(videos), training=training)
+        mean = ops.reshape(mean, (batch, frames, -1))
+        log_variance = ops.reshape(log_variance, (batch, frames, -1))
+        return mean, log_variance, sample_latent(mean, log_variance, noise)
+
+    def teacher_forced(self, latents, training=None):
+        """Ground-truth latents (B, T, L) --> predicted frames K..T-1 (B, T - K, H, W, C)."""
+        next_latents = self.predictor(latents[:, :-1], training=training)
+        return self.decode_sequence(next_latents[:, self.context_frames - 1 :], training)
+
+    def closed_loop(self, context_latents, num_frames, feedback_noise, teacher_latents=None,
+                    use_own=None, training=None):
+        """Generates `num_frames` frames, feeding each one back through the encoder.
+
+        Args:
+          context_latents: (B, K, L) latents of the context frames, read first.
+          num_frames: N frames to generate.
+          feedback_noise: (B, N - 1, L) noise for sampling the fed-back frames' latents.
+          teacher_latents: optional (B, N - 1, L) ground-truth latents of the frames
+            generated at steps 0..N-2, fed instead of the own frame where `use_own` is False.
+          use_own: optional bool (B, N - 1); None feeds the own frame everywhere.
+
+        Returns:
+          (B, N, H, W, C) frames in [-1, 1].
+        """
+        state = self.predictor.initial_state(ops.shape(context_latents)[0])
+        for k in range(context_latents.shape[1]):
+            latent, state = self.predictor.step(context_latents[:, k], state, training=training)
+        frames = []
+        for n in range(num_frames):
+            frame = self.decoder(latent, training=training)
+            frames.append(frame)
+            if n == num_frames - 1:
+                break
+            mean, log_variance = self.encoder(frame, training=training)
+            fed_back = sample_latent(mean, log_variance, feedback_noise[:, n])
+            if use_own is not None:
+                fed_back = ops.where(use_own[:, n, None], fed_back, teacher_latents[:, n])
+            latent, state = self.predictor.step(fed_back, state, training=training)
+        return ops.stack(frames, axis=1)
+
+    def rollout(self, context, num_frames, noise=None, training=False):
+        """Generation: context frames (B, K, H, W, C) --> (B, num_frames, H, W, C).
+
+        noise: optional (B, num_frames, L) standard-normal noise; entry 0 samples the last
+        context frame's latent, entry n the latent of generated frame n - 1. None gives the
+        deterministic rollout (z = mean).
+        """
+        batch = ops.shape(context)[0]
+        if noise is None:
+            noise = ops.zeros((batch, num_frames, self.config.latent_dim))
+        mean, log_variance = self.encoder(self._flatten_time(context), training=training)
+        mean = ops.reshape(mean, (batch, context.shape[1], -1))
+        log_variance = ops.reshape(log_variance, (batch, context.shape[1], -1))
+        # Earlier context frames use their mean; the last one takes the first noise entry.
+        last = sample_latent(mean[:, -1], log_variance[:, -1], noise[:, 0])
+        context_latents = ops.concatenate([mean[:, :-1], last[:, None]], axis=1)
+        return self.closed_loop(context_latents, num_frames, noise[:, 1:], training=training)
+
+    def decode_sequence(self, latents, training=None):
+        """latents (B, T, L) --> frames (B, T, H, W, C)."""
+        batch, frames = ops.shape(latents)[0], latents.shape[1]
+        images = self.decoder(ops.reshape(latents, (-1, latents.shape[-1])), training=training)
+        return ops.reshape(images, (batch, frames) + tuple(images.shape[1:]))
+
+    def call(self, videos, training=False):
+        k = self.context_frames
+        return self.rollout(videos[:, :k], videos.shape[1] - k, training=training)
+
+    @staticmethod
+    def _flatten_time(videos):
+        return ops.reshape(videos, (-1,) + tuple(videos.shape[2:]))
+
+    # Training (TensorFlow).
+
+    def _predict(self, latents, noise, training, sampling_probability):
+        """Predicted frames K..T-1 (B, T - K, H, W, C) in the configured mode."""
+        if self.mode == "teacher_forced":
+            return self.teacher_forced(latents, training=training)
+        k, frames = self.context_frames, latents.shape[1]
+        use_own = None
+        if self.mode == "scheduled":
+            use_own = noise["coin"] < sampling_probability
+        return self.closed_loop(
+            latents[:, :k], frames - k, noise["feedback"],
+            teacher_latents=latents[:, k:-1], use_own=use_own, training=training,
+        )
+
+    def _replica_noise(self, videos, step):
+        """This replica's slice of noise drawn for the whole global batch from (seed, step).
+
+        Every replica draws the global batch's noise and keeps its own rows, so each
+        sequence gets the same noise however many replicas share the batch (a plain
+        SeedGenerator would give every replica the same numbers).
+        """
+        context = tf.distribute.get_replica_context()
+        replicas, replica = context.num_replicas_in_sync, context.replica_id_in_sync_group
+        local = tf.shape(videos)[0]
+        frames, k, latent = videos.shape[1], self.context_frames, self.config.latent_dim
+        shapes = {
+            "latent": (frames, latent),
+            "feedback": (frames - k - 1, latent),
+            "coin": (frames - k - 1,),
+        }
+        noise = {}
+        for name, shape in shapes.items():
+            seed = tf.stack([tf.cast(self.seed, tf.int64), step * len(shapes) + _NOISE_STREAMS[name]])
+            draw = tf.random.stateless_normal if name != "coin" else tf.random.stateless_uniform
+            everyone = draw(tf.concat([[local * replicas], shape], axis=0), seed=seed)
+            noise[name] = everyone[replica * local : (replica + 1) * local]
+        return noise
+
+    def _sampling_probability(self, step):
+        if self.mode != "scheduled":
+            return 0.0
+        return tf.minimum(1.0, tf.cast(step, tf.float32) / float(self.scheduled_sampling_steps))
+
+    def _compute_losses(self, videos, noise, training, sampling_probability):
+        """Every loss and metric of one batch, as a dict of scalars."""
+        mean, log_variance, latents = self.encode_sequence(videos, noise["latent"], training)
+        reconstructions = self.decode_sequence(latents, training)
+        predictions = self._predict(latents, noise, training, sampling_probability)
+        real = self._flatten_time(videos[:, self.context_frames :])
+        fake = ops.concatenate(
+            [self._flatten_time(predictions), self._flatten_time(reconstructions)], axis=0
+        )
+        real_logits = self.discriminator(real, training=training)
+        fake_logits = self.discriminator(fake, training=training)
+        values = {
+            "reconstruction": losses.mean_squared_error(reconstructions, videos),
+            "prediction": losses.mean_squared_error(predictions, videos[:, self.context_frames :]),
+            "kl": losses.kl_divergence(mean, log_variance),
+            "g_gan": losses.binary_cross_entropy(fake_logits, 1.0),
+            "d_loss": losses.binary_cross_entropy(real_logits, 1.0)
+            + losses.binary_cross_entropy(fake_logits, 0.0),
+            "d_real_acc": losses.accuracy(real_logits, 1.0),
+            "d_fake_acc": losses.accuracy(fake_logits, 0.0),
+        }
+        values["g_loss"] = (
+            values["reconstruction"]
+            + values["prediction"]
+            + self.lambda_gan * values["g_gan"]
+            + self.lambda_kl * values["kl"]
+        )
+        return values
+
+    def train_step(self, videos):
+        """One update of both players on a batch of videos (B, T, H, W, C) in [-1, 1]."""
+        step = self.g_optimizer.iterations
+        noise = self._replica_noise(videos, step)
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            values = self._compute_losses(videos, noise, True, self._sampling_probability(step))
+            # Gradients are summed over replicas: scale so the update is the global mean's.
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            g_objective = values["g_loss"] / replicas
+            d_objective = values["d_loss"] / replicas
+        g_variables = self.generator_variables
+        d_variables = self.discriminator.trainable_variables
+        # Each player moves only its own variables, from the same forward pass.
+        g_gradients = g_tape.gradient(g_objective, g_variables)
+        d_gradients = d_tape.gradient(d_objective, d_variables)
+        self.g_optimizer.apply_gradients(zip(g_gradients, g_variables))
+        # Under a strategy each update all-reduces its gradients; collectives must start in
+        # the same order on every replica, so the discriminator's waits for the generator's.
+        with tf.control_dependencies([self.g_optimizer.iterations.value]):
+            self.d_optimizer.apply_gradients(zip(d_gradients, d_variables))
+        return self._track(values)
+
+    def test_step(self, videos):
+        """Losses with running BatchNorm statistics and z = mean; plus the free rollout."""
+        batch, frames = tf.shape(videos)[0], videos.shape[1]
+        k, latent = self.context_frames, self.config.latent_dim
+        zeros = {
+            "latent": tf.zeros((batch, frames, latent)),
+            "feedback": tf.zeros((batch, frames - k - 1, latent)),
+            "coin": tf.zeros((batch, frames - k - 1)),
+        }
+        values = self._compute_losses(videos, zeros, False, 1.0)
+        values["rollout"] = losses.mean_squared_error(self(videos, training=False), videos[:, k:])
+        return self._track(values)
+
+    def _track(self, values):
+        for name, value in values.items():
+            self.trackers[name].update_state(value)
+        return {name: self.trackers[name].result() for name in values}
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "config": config_dict(self.config),
+            "context_frames": self.context_frames,
+            "mode": self.mode,
+            "lambda_gan": self.lambda_gan,
+            "lambda_kl": self.lambda_kl,
+            "scheduled_sampling_steps": self.scheduled_sampling_steps,
+            "seed": self.seed,
+        }
