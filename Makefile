@@ -2,11 +2,14 @@
 #   make test                          install, then run the whole test suite
 #   make data DATASET=bouncing_balls   build a dataset with `tfds build` (or moving_mnist)
 #   make train DATASET=bouncing_balls  build the dataset if missing, then train
+#        PRESET=paper|smoke, ARGS="--epochs 5 ..." (any config field, see --help)
 # Optional: DATA_DIR=<TFDS data dir> (default: TFDS's, ~/tensorflow_datasets),
 #           MANUAL_DIR=<folder with MNIST IDX files> for moving_mnist without internet.
 
 PYTHON ?= python3
 DATASET ?= bouncing_balls
+PRESET ?= paper
+ARGS ?=
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
@@ -31,7 +34,7 @@ data: $(INSTALLED)
 	$(PY) -m tf_deepgifs data $(DATA_ARGS)
 
 train: $(INSTALLED)
-	$(PY) -m tf_deepgifs train $(DATA_ARGS)
+	$(PY) -m tf_deepgifs train $(DATA_ARGS) --preset $(PRESET) $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

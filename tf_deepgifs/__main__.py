@@ -5,24 +5,61 @@
 """
 
 import argparse
+import dataclasses
 import os
 import sys
+import typing
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
 
 from tf_deepgifs.errors import UserError  # noqa: E402
 
 
-def _add_data_arguments(parser):
+def _add_data_arguments(parser, defaults):
+    """--dataset, --data-dir, --manual-dir; `defaults` False leaves them to the preset."""
+    default = {} if defaults else {"default": argparse.SUPPRESS}
     parser.add_argument(
         "--dataset",
-        default="bouncing_balls",
         help="bouncing_balls or moving_mnist, optionally /config (bouncing_balls/three_balls)",
+        **({"default": "bouncing_balls"} if defaults else default),
     )
-    parser.add_argument("--data-dir", help="TFDS data directory (default: TFDS's own)")
+    parser.add_argument("--data-dir", help="TFDS data directory (default: TFDS's own)", **default)
     parser.add_argument(
-        "--manual-dir", help="folder with the MNIST IDX files, for moving_mnist offline"
+        "--manual-dir", help="folder with the MNIST IDX files, for moving_mnist offline", **default
     )
+
+
+def _parse_field(field):
+    """An argparse `type` for a config field: ints, floats, bools, tuples, None."""
+    kind = field.type
+    if typing.get_origin(kind) is typing.Union:  # Optional[X]
+        kind = next(a for a in typing.get_args(kind) if a is not type(None))
+
+    def parse(text):
+        if text.lower() == "none" and field.default is None:
+            return None
+        if kind is bool:
+            if text.lower() not in ("true", "false"):
+                raise argparse.ArgumentTypeError(f"expected true or false, got '{text}'")
+            return text.lower() == "true"
+        if kind is tuple:
+            return tuple(int(v) for v in text.split(","))
+        return kind(text)
+
+    parse.__name__ = getattr(kind, "__name__", "value")
+    return parse
+
+
+def _add_config_arguments(parser):
+    from tf_deepgifs import config
+
+    parser.add_argument("--preset", default=config.DEFAULT_PRESET, choices=sorted(config.PRESETS),
+                        help=f"named configuration (default {config.DEFAULT_PRESET})")
+    for name, (section, field) in config.fields_by_name().items():
+        if name in ("dataset", "data_dir", "manual_dir"):
+            continue  # added with the data arguments
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=_parse_field(field),
+                            default=argparse.SUPPRESS, help=f"{section} config (preset's value)")
 
 
 def _parser():
@@ -30,12 +67,13 @@ def _parser():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     data_parser = commands.add_parser("data", help="build a dataset with tfds build")
-    _add_data_arguments(data_parser)
+    _add_data_arguments(data_parser, defaults=True)
     data_parser.add_argument(
         "--max-examples-per-split", type=int, help="write only this many per split (a quick look)"
     )
     train_parser = commands.add_parser("train", help="build the dataset if missing, then train")
-    _add_data_arguments(train_parser)
+    _add_data_arguments(train_parser, defaults=False)
+    _add_config_arguments(train_parser)
     return parser
 
 
@@ -45,17 +83,23 @@ def run_data(args):
     data.build(args.dataset, args.data_dir, args.manual_dir, args.max_examples_per_split)
 
 
-def run_train(args):
-    from tf_deepgifs import data
+def resolve_config(args):
+    """The preset with every option given on the command line applied."""
+    from tf_deepgifs import config
 
-    if not data.is_built(args.dataset, args.data_dir):
-        print(f"Building {args.dataset} first (tfds build)...", flush=True)
-        data.build(args.dataset, args.data_dir, args.manual_dir)
-    location = data.builder(args.dataset, args.data_dir).data_dir
-    print(
-        f"The {args.dataset} dataset is ready in {location}. Training itself arrives with "
-        "the models (issue 3); this command stops after the data for now."
-    )
+    overrides = {name: value for name, value in vars(args).items() if name in config.fields_by_name()}
+    try:
+        return config.with_overrides(config.PRESETS[args.preset], overrides)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+
+
+def run_train(args):
+    from tf_deepgifs import data, train
+
+    resolved = resolve_config(args)
+    data.resolve(resolved.data.dataset)  # an unknown dataset fails before TensorFlow starts
+    train.train(resolved, args.preset)
 
 
 COMMANDS = {"data": run_data, "train": run_train}

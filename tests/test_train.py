@@ -1,0 +1,131 @@
+"""The training command, run as users run it: `python -m tf_deepgifs train`, `make train`."""
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import imageio.v2 as imageio
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.tiny import TINY_ARGS, TINY_MODEL
+from tf_deepgifs import train
+from tf_deepgifs.__main__ import main
+from tf_deepgifs.config import Config, DataConfig, TrainConfig
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+
+
+@pytest.fixture(scope="module")
+def small_data(tmp_path_factory):
+    """A Bouncing Balls slice of 8 sequences per split, built once for this module."""
+    data_dir = tmp_path_factory.mktemp("data")
+    result = subprocess.run(
+        [sys.executable, "-m", "tf_deepgifs", "data", "--data-dir", data_dir,
+         "--max-examples-per-split", "8"], env=ENV, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return data_dir
+
+
+def _train_command(data_dir, run_dir):
+    return [sys.executable, "-m", "tf_deepgifs", "train", "--preset", "smoke", *TINY_ARGS,
+            "--data-dir", str(data_dir), "--max-examples-per-split", "8", "--num-frames", "4",
+            "--batch-size", "2", "--epochs", "2", "--steps-per-epoch", "3",
+            "--checkpoint-every", "1", "--validation-steps", "1", "--run-dir", str(run_dir)]
+
+
+def _final_weights(run_dir):
+    config = Config.from_dict(json.loads((run_dir / "config.json").read_text()))
+    model = train.build_model(config, tf.distribute.get_strategy(), (4, 64, 64, 1))
+    model.load_weights(train.Checkpoints(run_dir / "checkpoints", 1).latest())
+    return model.weights + model.g_optimizer.variables + model.d_optimizer.variables
+
+
+def test_a_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(small_data, tmp_path):
+    whole = subprocess.run(_train_command(small_data, tmp_path / "whole"), env=ENV,
+                           capture_output=True, text=True, timeout=600)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+
+    killed_dir = tmp_path / "killed"
+    command = _train_command(small_data, killed_dir)
+    process = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (killed_dir / "checkpoints" / "step_4.weights.h5").exists():
+        assert process.poll() is None and time.time() < deadline, "no checkpoint at step 4"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)  # in the second epoch, with no warning
+    process.wait()
+    resumed = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Resuming" in resumed.stdout
+
+    assert train.Checkpoints(killed_dir / "checkpoints", 1).latest().name == "step_6.weights.h5"
+    for a, b in zip(_final_weights(tmp_path / "whole"), _final_weights(killed_dir)):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-5, atol=1e-6, err_msg=a.path)
+
+
+def test_a_run_directory_of_another_configuration_is_refused(tmp_path, capsys):
+    config = Config(model=TINY_MODEL, train=TrainConfig(batch_size=2), data=DataConfig(num_frames=4))
+    train.write_config(tmp_path, config)
+    other = Config(model=TINY_MODEL, train=TrainConfig(batch_size=4), data=DataConfig(num_frames=4))
+    with pytest.raises(train.ConfigMismatchError, match="holds a run with another configuration"):
+        train.write_config(tmp_path, other)
+    train.write_config(tmp_path, config)  # the same configuration resumes
+
+
+def test_a_non_finite_loss_stops_training_naming_the_step():
+    train.check_finite({"g_loss": 1.0, "d_loss": 0.5}, 7, "runs/x")
+    with pytest.raises(train.TrainingDivergedError, match="Step 7: d_loss became nan"):
+        train.check_finite({"g_loss": 1.0, "d_loss": float("nan")}, 7, "runs/x")
+    with pytest.raises(train.TrainingDivergedError, match="Step 9: g_loss became inf"):
+        train.check_finite({"g_loss": float("inf")}, 9, "runs/x")
+
+
+def test_every_config_field_is_a_command_line_option(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(train, "train", lambda config, preset: seen.update(config=config, preset=preset))
+    assert main(["train", "--preset", "smoke", "--encoder-filters", "4,8,8,8", "--steps-per-epoch",
+                 "none", "--mode", "rollout", "--lambda-kl", "0.5", "--dataset", "moving_mnist"]) == 0
+    config = seen["config"]
+    assert seen["preset"] == "smoke" and config.model.encoder_filters == (4, 8, 8, 8)
+    assert config.train.steps_per_epoch is None and config.train.mode == "rollout"
+    assert config.train.lambda_kl == 0.5 and config.data.dataset == "moving_mnist"
+    assert config.train.batch_size == 4, "the smoke preset's value where no option is given"
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--mode", "sideways"], "mode must be one of teacher_forced, rollout, scheduled"),
+        (["--context-frames", "20"], "context_frames (20) must be less than num_frames (20)"),
+        (["--dataset", "cats"], "Unknown dataset 'cats'"),
+    ],
+)
+def test_bad_options_are_one_clear_line(argv, message, capsys):
+    assert main(["train", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+def test_make_train_smoke_runs_end_to_end(tmp_path):
+    run_dir = tmp_path / "run"
+    result = subprocess.run(
+        ["make", "--no-print-directory", "train", "DATASET=bouncing_balls", "PRESET=smoke",
+         f"PY={sys.executable}", "INSTALLED=", f"DATA_DIR={tmp_path / 'data'}",
+         f"ARGS=--run-dir {run_dir}"],
+        cwd=REPO, env=ENV, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert "ETA" in result.stdout or "eta" in result.stdout.lower() or "/step" in result.stdout
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["model"]["latent_dim"] == 95 and config["train"]["batch_size"] == 4
+    assert train.Checkpoints(run_dir / "checkpoints", 1).latest().name == "step_6.weights.h5"
+    assert list((run_dir / "logs" / "train").iterdir()) and list((run_dir / "logs" / "validation").iterdir())
+    gif = imageio.mimread(run_dir / "samples" / "epoch_002.gif")
+    assert len(gif) == 20  # one GIF frame per video frame
+    assert (run_dir / "model.keras").exists()
