@@ -98,7 +98,7 @@ def run_train(args):
     from tf_deepgifs import data, train
 
     resolved = resolve_config(args)
-    data.resolve(resolved.data.dataset)  # an unknown dataset fails before TensorFlow starts
+    data.resolve(resolved.data.dataset)  # an unknown dataset fails before anything is built
     train.train(resolved, args.preset)
 
 

@@ -1,0 +1,49 @@
+"""Seconds per compiled DeepGIF train step (after tracing), median of several.
+
+    python benchmarks/train_step.py [--batch-size 32] [--frames 20] [--mode teacher_forced]
+        [--steps 3]
+
+Random videos of the paper's shape; the step is `DeepGIF.train_step` in a tf.function,
+as `train.py` runs it on one device.
+"""
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from tf_deepgifs import train  # noqa: E402
+from tf_deepgifs.config import Config, DataConfig, TrainConfig  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--frames", type=int, default=20)
+    parser.add_argument("--mode", default="teacher_forced")
+    parser.add_argument("--steps", type=int, default=3)
+    args = parser.parse_args()
+    config = Config(train=TrainConfig(batch_size=args.batch_size, mode=args.mode),
+                    data=DataConfig(num_frames=args.frames))
+    shape = (args.frames, 64, 64, 1)
+    model = train.build_model(config, tf.distribute.get_strategy(), shape)
+    videos = tf.constant(np.random.default_rng(0).uniform(-1, 1, (args.batch_size,) + shape), tf.float32)
+    step = tf.function(model.train_step)
+    started = time.perf_counter()
+    step(videos)["g_loss"].numpy()
+    tracing = time.perf_counter() - started
+    times = []
+    for _ in range(args.steps):
+        started = time.perf_counter()
+        step(videos)["g_loss"].numpy()
+        times.append(time.perf_counter() - started)
+    print(f"{args.mode}, batch {args.batch_size} x {args.frames} frames: "
+          f"{np.median(times):.2f} s per step (median of {args.steps}; first call {tracing:.1f} s)")
+
+
+if __name__ == "__main__":
+    main()
