@@ -155,6 +155,23 @@ def in_worker_threads(make_chunk, blocks, workers=GENERATION_WORKERS):
             yield pending.popleft().result()
 
 
+def encoded_examples(num_examples, generate):
+    """Yields (index, sequences, k, frames) for examples 0..num_examples-1.
+
+    `generate(block)` makes the sequences of a block of example indices (an object with
+    `video`, uint8 (S, T, H, W, C)); blocks are generated and PNG-encoded in worker
+    threads. `sequences` is the example's block, `k` its row there, `frames` its PNGs.
+    """
+
+    def make_chunk(block):
+        sequences = generate(block)
+        return block, sequences, encode_png_frames(sequences.video)
+
+    for block, sequences, frames in in_worker_threads(make_chunk, chunks(num_examples)):
+        for k, index in enumerate(block):
+            yield index, sequences, k, frames[k]
+
+
 def encode_png_frames(video):
     """PNG-encodes every frame of a batch of videos in one TensorFlow call.
 

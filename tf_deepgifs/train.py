@@ -183,8 +183,8 @@ def train(config, preset="paper"):
     if chief:
         write_config(run_dir, config)
     builder = prepare_dataset(config)
-    info = builder.info.features["video"].shape
-    video_shape = (config.data.num_frames,) + tuple(info[1:])
+    frame_shape = builder.info.features["video"].shape[1:]
+    video_shape = (config.data.num_frames,) + tuple(frame_shape)
     steps_per_epoch = t.steps_per_epoch or builder.info.splits["train"].num_examples // t.batch_size
     if steps_per_epoch < 1:
         raise UserError(f"The training split has fewer examples than one batch of {t.batch_size}.")

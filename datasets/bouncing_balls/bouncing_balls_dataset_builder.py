@@ -59,21 +59,18 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     def _generate_examples(self, split, num_examples):
         c = self.builder_config
 
-        def make_chunk(block):
-            sequences = bouncing_balls.generate(
+        def generate(block):
+            return bouncing_balls.generate(
                 [data.example_rng(c.seed, split, i) for i in block],
                 num_frames=c.num_frames,
                 num_balls=c.num_balls,
                 image_size=c.image_size,
             )
-            return block, sequences, data.encode_png_frames(sequences.video)
 
-        chunks = data.in_worker_threads(make_chunk, data.chunks(num_examples))
-        for block, sequences, frames in chunks:
-            for k, index in enumerate(block):
-                yield index, {
-                    "video": frames[k],
-                    "positions": sequences.positions[k],
-                    "velocities": sequences.velocities[k],
-                    "radius": sequences.radius,
-                }
+        for index, sequences, k, frames in data.encoded_examples(num_examples, generate):
+            yield index, {
+                "video": frames,
+                "positions": sequences.positions[k],
+                "velocities": sequences.velocities[k],
+                "radius": sequences.radius,
+            }

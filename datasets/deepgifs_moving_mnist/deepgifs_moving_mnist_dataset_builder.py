@@ -112,26 +112,23 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     def _generate_examples(self, split, num_examples, images, labels):
         c = self.builder_config
 
-        def make_chunk(block):
-            sequences = moving_mnist.generate(
+        def generate(block):
+            return moving_mnist.generate(
                 [data.example_rng(c.seed, split, i) for i in block],
                 images,
                 num_frames=c.num_frames,
                 num_digits=c.num_digits,
             )
-            return block, sequences, data.encode_png_frames(sequences.video)
 
-        chunks = data.in_worker_threads(make_chunk, data.chunks(num_examples))
-        for block, sequences, frames in chunks:
-            for k, index in enumerate(block):
-                ids = sequences.digit_indices[k]
-                yield index, {
-                    "video": frames[k],
-                    "labels": labels[ids].astype(np.int64),
-                    "digit_ids": ids,
-                    "positions": sequences.positions[k],
-                    "velocities": sequences.velocities[k],
-                }
+        for index, sequences, k, frames in data.encoded_examples(num_examples, generate):
+            ids = sequences.digit_indices[k]
+            yield index, {
+                "video": frames,
+                "labels": labels[ids].astype(np.int64),
+                "digit_ids": ids,
+                "positions": sequences.positions[k],
+                "velocities": sequences.velocities[k],
+            }
 
 def _all_files():
     return [f for pair in MNIST_FILES.values() for f in pair]

@@ -189,12 +189,11 @@ class DeepGIF(keras.Model):
         context frame's latent, entry n the latent of generated frame n - 1. None gives the
         deterministic rollout (z = mean).
         """
-        batch = ops.shape(context)[0]
+        batch, latent = ops.shape(context)[0], self.config.latent_dim
         if noise is None:
-            noise = ops.zeros((batch, num_frames, self.config.latent_dim))
-        mean, log_variance = self.encoder(self._flatten_time(context), training=training)
-        mean = ops.reshape(mean, (batch, context.shape[1], -1))
-        log_variance = ops.reshape(log_variance, (batch, context.shape[1], -1))
+            noise = ops.zeros((batch, num_frames, latent))
+        mean, log_variance, _ = self.encode_sequence(
+            context, ops.zeros((batch, context.shape[1], latent)), training)
         # Earlier context frames use their mean; the last one takes the first noise entry.
         last = sample_latent(mean[:, -1], log_variance[:, -1], noise[:, 0])
         context_latents = ops.concatenate([mean[:, :-1], last[:, None]], axis=1)
@@ -239,12 +238,7 @@ class DeepGIF(keras.Model):
         context = tf.distribute.get_replica_context()
         replicas, replica = context.num_replicas_in_sync, context.replica_id_in_sync_group
         local = tf.shape(videos)[0]
-        frames, k, latent = videos.shape[1], self.context_frames, self.config.latent_dim
-        shapes = {
-            "latent": (frames, latent),
-            "feedback": (frames - k - 1, latent),
-            "coin": (frames - k - 1,),
-        }
+        shapes = self._noise_shapes(videos.shape[1])
         noise = {}
         for name, shape in shapes.items():
             seed = tf.stack([tf.cast(self.seed, tf.int64), step * len(shapes) + _NOISE_STREAMS[name]])
@@ -252,6 +246,15 @@ class DeepGIF(keras.Model):
             everyone = draw(tf.concat([[local * replicas], shape], axis=0), seed=seed)
             noise[name] = everyone[replica * local : (replica + 1) * local]
         return noise
+
+    def _noise_shapes(self, frames):
+        """Per-sequence shapes of the noise streams for videos of `frames` frames."""
+        generated, latent = frames - self.context_frames, self.config.latent_dim
+        return {
+            "latent": (frames, latent),
+            "feedback": (generated - 1, latent),
+            "coin": (generated - 1,),
+        }
 
     def _sampling_probability(self, step):
         if self.mode != "scheduled":
@@ -311,15 +314,14 @@ class DeepGIF(keras.Model):
 
     def test_step(self, videos):
         """Losses with running BatchNorm statistics and z = mean; plus the free rollout."""
-        batch, frames = tf.shape(videos)[0], videos.shape[1]
-        k, latent = self.context_frames, self.config.latent_dim
+        batch = tf.shape(videos)[0]
         zeros = {
-            "latent": tf.zeros((batch, frames, latent)),
-            "feedback": tf.zeros((batch, frames - k - 1, latent)),
-            "coin": tf.zeros((batch, frames - k - 1)),
+            name: tf.zeros(tf.concat([[batch], shape], axis=0))
+            for name, shape in self._noise_shapes(videos.shape[1]).items()
         }
         values = self._compute_losses(videos, zeros, False, 1.0)
-        values["rollout"] = losses.mean_squared_error(self(videos, training=False), videos[:, k:])
+        values["rollout"] = losses.mean_squared_error(
+            self(videos, training=False), videos[:, self.context_frames :])
         return self._track(values)
 
     def _track(self, values):
