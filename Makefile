@@ -3,6 +3,8 @@
 #   make data DATASET=bouncing_balls   build a dataset with `tfds build` (or moving_mnist)
 #   make train DATASET=bouncing_balls  build the dataset if missing, then train
 #        PRESET=paper|smoke, ARGS="--epochs 5 ..." (any config field, see --help)
+#   make export RUN=runs/bouncing_balls-paper   the run's generator as SavedModel and ONNX,
+#        verified (RUN defaults to the run `make train` with the same DATASET and PRESET writes)
 # Optional: DATA_DIR=<TFDS data dir> (default: TFDS's, ~/tensorflow_datasets),
 #           MANUAL_DIR=<folder with MNIST IDX files> for moving_mnist without internet.
 
@@ -10,6 +12,7 @@ PYTHON ?= python3
 DATASET ?= bouncing_balls
 PRESET ?= paper
 ARGS ?=
+RUN ?= runs/$(subst /,-,$(DATASET))-$(PRESET)
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
@@ -17,7 +20,7 @@ INSTALLED := $(VENV)/.installed
 DATA_ARGS = --dataset $(DATASET) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) \
             $(if $(MANUAL_DIR),--manual-dir $(MANUAL_DIR))
 
-.PHONY: venv test data train clean-venv
+.PHONY: venv test data train export clean-venv
 
 venv: $(INSTALLED)
 
@@ -35,6 +38,9 @@ data: $(INSTALLED)
 
 train: $(INSTALLED)
 	$(PY) -m tf_deepgifs train $(DATA_ARGS) --preset $(PRESET) $(ARGS)
+
+export: $(INSTALLED)
+	$(PY) -m tf_deepgifs export --run-dir $(RUN)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -2,6 +2,7 @@
 
   data   build a dataset with `tfds build` (what `make data` runs)
   train  build the dataset if it is missing, then train (what `make train` runs)
+  export write a run's generator as SavedModel and ONNX, and verify them (`make export`)
 """
 
 import argparse
@@ -74,6 +75,11 @@ def _parser():
     train_parser = commands.add_parser("train", help="build the dataset if missing, then train")
     _add_data_arguments(train_parser, defaults=False)
     _add_config_arguments(train_parser)
+    export_parser = commands.add_parser("export", help="export a run's generator (SavedModel, ONNX)")
+    export_parser.add_argument("--run-dir", required=True, help="the training run to export")
+    export_parser.add_argument(
+        "--weights", help="a .keras or .weights.h5 file (default: model.keras, else the newest checkpoint)")
+    export_parser.add_argument("--opset", type=int, help="ONNX opset (default 18)")
     return parser
 
 
@@ -102,7 +108,14 @@ def run_train(args):
     train.train(resolved, args.preset)
 
 
-COMMANDS = {"data": run_data, "train": run_train}
+def run_export(args):
+    from export import exporter
+
+    opset = {} if args.opset is None else {"opset": args.opset}
+    exporter.export_run(args.run_dir, args.weights, **opset)
+
+
+COMMANDS = {"data": run_data, "train": run_train, "export": run_export}
 
 
 def main(argv=None):

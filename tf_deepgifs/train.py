@@ -60,8 +60,9 @@ def prepare_dataset(config):
     return data.builder(config.data.dataset, data_dir)
 
 
-def write_config(run_dir, config):
-    """Writes config.json, or checks that a resumed run has the same configuration."""
+def write_config(run_dir, config, preset):
+    """Writes config.json (with the preset's name), or checks that a resumed run has the
+    same configuration."""
     path = pathlib.Path(run_dir) / "config.json"
     if path.exists():
         if Config.from_dict(json.loads(path.read_text())) != config:
@@ -71,7 +72,8 @@ def write_config(run_dir, config):
             )
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(config.to_json())
+    path.write_text(json.dumps({"preset": preset, **json.loads(config.to_json())},
+                               indent=2, sort_keys=True))
 
 
 class Checkpoints:
@@ -181,7 +183,7 @@ def train(config, preset="paper"):
     strategy = distribution.make_strategy()
     chief = distribution.is_chief(strategy)
     if chief:
-        write_config(run_dir, config)
+        write_config(run_dir, config, preset)
     builder = prepare_dataset(config)
     frame_shape = builder.info.features["video"].shape[1:]
     video_shape = (config.data.num_frames,) + tuple(frame_shape)

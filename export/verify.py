@@ -1,0 +1,135 @@
+"""Checks that the exported files generate what the trained model generates.
+
+Each check runs the same inputs through two implementations and reports the largest
+absolute pixel difference of every generated frame:
+
+- ONNX Runtime (CPU) against the TensorFlow rollout function the files were made from,
+- the SavedModel, reloaded in a fresh Python process that imports TensorFlow alone,
+  against the same function.
+
+Inputs: seed frames of simulated Bouncing Balls (real images in [0, 1], whatever the
+dataset: the check is of the arithmetic, not of the model's quality) and standard-normal
+noise, at every (batch, N) of `cases`.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import onnxruntime
+
+from export import contract
+from tf_deepgifs import bouncing_balls
+
+TOLERANCE = 1e-4  # max abs difference allowed at any pixel of any frame, pixels in [0, 1]
+VERIFICATION_SEED = 0
+NUM_BALLS = 2
+
+
+def verification_inputs(metadata, batch, num_frames, seed=VERIFICATION_SEED):
+    """(seed frames, noise) for one check: float32 arrays of the contract's shapes."""
+    k, channels = metadata["context_frames"], metadata["channels"]
+    rngs = [np.random.default_rng([seed, batch, num_frames, i]) for i in range(batch)]
+    video = bouncing_balls.generate(rngs, k, NUM_BALLS, metadata["image_size"]).video
+    frames = np.repeat(video.astype(np.float32) / 255.0, channels, axis=-1)
+    noise = np.random.default_rng([seed, batch, num_frames]).standard_normal(
+        (batch, num_frames, metadata["latent_dim"])).astype(np.float32)
+    return frames, noise
+
+
+def per_frame_error(expected, actual):
+    """Max abs difference per generated frame: (B, N, H, W, C) x2 --> list of N floats."""
+    if expected.shape != actual.shape:
+        raise ValueError(f"shapes differ: {expected.shape} and {actual.shape}")
+    return np.abs(expected - actual).max(axis=(0, 2, 3, 4)).tolist()
+
+
+def onnx_session(path):
+    options = onnxruntime.SessionOptions()
+    return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+# Run by a fresh interpreter: only TensorFlow and NumPy, then proves it.
+_SAVED_MODEL_SCRIPT = """
+import sys
+import numpy as np
+import tensorflow as tf
+saved_model, inputs, outputs = sys.argv[1:4]
+rollout = tf.saved_model.load(saved_model).signatures[{signature!r}]
+arrays = np.load(inputs)
+results = {{}}
+for name in sorted({{key.rsplit("_", 1)[0] for key in arrays}}):
+    frames = rollout(seed=tf.constant(arrays[name + "_seed"]),
+                     noise=tf.constant(arrays[name + "_noise"]))[{frames!r}]
+    results[name] = frames.numpy()
+np.savez(outputs, **results)
+leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("tf_deepgifs", "export"))
+assert not leaked, f"the SavedModel needed {{leaked}}"
+"""
+
+
+def saved_model_in_fresh_process(saved_model, inputs):
+    """Runs the SavedModel's rollout signature in a new interpreter on {name: (seed, noise)}.
+
+    Returns {name: frames}. Raises RuntimeError with the child's error if it fails.
+    """
+    script = _SAVED_MODEL_SCRIPT.format(signature=contract.SIGNATURE, frames=contract.FRAMES)
+    with tempfile.TemporaryDirectory() as scratch:
+        inputs_path = os.path.join(scratch, "inputs.npz")
+        outputs_path = os.path.join(scratch, "outputs.npz")
+        np.savez(inputs_path, **{f"{name}_{part}": array for name, (seed, noise) in inputs.items()
+                                 for part, array in (("seed", seed), ("noise", noise))})
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+        result = subprocess.run([sys.executable, "-c", script, saved_model, inputs_path,
+                                 outputs_path], env=env, capture_output=True, text=True,
+                                cwd=scratch)  # not the repository: nothing of it importable
+        if result.returncode != 0:
+            raise RuntimeError(f"the SavedModel failed in a fresh process: {result.stderr[-2000:]}")
+        with np.load(outputs_path) as outputs:
+            return {name: outputs[name] for name in outputs}
+
+
+def verify(rollout, onnx_path, saved_model, metadata, cases):
+    """Compares both formats with `rollout` (the TF function) on every (batch, N) of cases.
+
+    Returns a report: {"tolerance", "passed", "cases": [{batch, frames, onnx_runtime,
+    saved_model}]} where the last two are per-frame max abs errors.
+    """
+    session = onnx_session(onnx_path)
+    inputs = {f"b{batch}_n{frames}": verification_inputs(metadata, batch, frames)
+              for batch, frames in cases}
+    reloaded = saved_model_in_fresh_process(saved_model, inputs)
+    report_cases = []
+    for (batch, frames), (name, (seed, noise)) in zip(cases, inputs.items()):
+        expected = rollout(seed, noise)[contract.FRAMES].numpy()
+        from_onnx = session.run([contract.FRAMES], {contract.SEED: seed, contract.NOISE: noise})[0]
+        report_cases.append({
+            "batch": batch,
+            "frames": frames,
+            "onnx_runtime": per_frame_error(expected, from_onnx),
+            "saved_model": per_frame_error(expected, reloaded[name]),
+        })
+    passed = all(max(case[fmt]) <= TOLERANCE for case in report_cases
+                 for fmt in ("onnx_runtime", "saved_model"))
+    return {"tolerance": TOLERANCE, "passed": passed, "cases": report_cases}
+
+
+def summary_lines(report):
+    """One line per case: the worst frame of each format."""
+    lines = []
+    for case in report["cases"]:
+        parts = []
+        for fmt in ("onnx_runtime", "saved_model"):
+            errors = case[fmt]
+            worst = int(np.argmax(errors))
+            parts.append(f"{fmt} max {max(errors):.2e} (frame {worst + 1}), last {errors[-1]:.2e}")
+        lines.append(f"  batch {case['batch']:>2}, {case['frames']:>2} frames: " + "; ".join(parts))
+    return lines
+
+
+def write_report(path, report):
+    with open(path, "w") as file:
+        json.dump(report, file, indent=2)
