@@ -1,0 +1,316 @@
+"""Seed images to a GIF with the exported generator: ONNX Runtime, NumPy and imageio alone.
+
+    python -m export.generate --model generator.onnx --seed ball.png --frames 19 --out ball.gif
+    python -m export.generate --model generator.onnx --seed clip.gif --samples 4 --seed-value 0 \\
+        --out four.gif
+
+The seed is K image files (K is the model's number of context frames), or a GIF whose
+first K frames are used. Colour images are converted to the model's channels and resized
+to its frame size, with a note. The GIF shows the seed frames and then the generated
+ones; with --samples S, S samples side by side, each from its own noise.
+
+From Python, inside a service:
+
+    generator = Generator("generator.onnx")
+    frames = generator.generate(seed_frames, num_frames=19, samples=4,
+                                rng=np.random.default_rng(0))  # (4, 19, 64, 64, C) in [0, 1]
+
+This module imports neither TensorFlow nor tf_deepgifs: copy the `export` folder (this
+file and `contract.py`) next to a generator.onnx and it runs wherever onnxruntime does.
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+
+import imageio.v3 as iio
+import numpy as np
+import onnxruntime
+from PIL import Image  # installed with imageio, which reads and writes through it
+
+from export import contract
+
+MAX_FRAMES = 1_000  # frames per sample; each is 16 KiB per channel of float32
+MAX_SAMPLES = 64
+GIF_FPS = 5
+PANEL_GAP = 2  # pixels between samples in the GIF
+_GAP_LEVEL = 96  # their grey
+# ITU-R BT.601 luma, what Pillow's "L" mode uses.
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+class GeneratorError(Exception):
+    """Something the user can fix: a file, a model, an argument. Its message is one line."""
+
+
+class Generator:
+    """An exported DeepGIFs rollout in ONNX Runtime.
+
+    Args:
+      path: a generator.onnx written by `python -m tf_deepgifs export`.
+      threads: ONNX Runtime's intra-op threads; None lets it choose (one per core).
+    """
+
+    def __init__(self, path, threads=None):
+        if not os.path.isfile(path):
+            raise GeneratorError(f"No model file {path}.")
+        options = onnxruntime.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            self.session = onnxruntime.InferenceSession(
+                path, options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # ONNX Runtime raises several types for unreadable files
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise GeneratorError(
+                f"{path} is not an ONNX model ONNX Runtime can load ({reason}).") from None
+        self.metadata = self.session.get_modelmeta().custom_metadata_map
+        self._check_contract(path)
+        sizes = {key: int(self.metadata[key]) for key in contract.INTEGER_KEYS}
+        self.context_frames, self.channels = sizes["context_frames"], sizes["channels"]
+        self.image_size, self.latent_dim = sizes["image_size"], sizes["latent_dim"]
+        self.training_frames = sizes["training_frames"]  # N the model was trained to generate
+
+    def _check_contract(self, path):
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        outputs = [o.name for o in self.session.get_outputs()]
+        if (self.metadata.get("contract") != contract.CONTRACT_VERSION
+                or set(inputs) != {contract.SEED, contract.NOISE} or outputs != [contract.FRAMES]
+                or any(key not in self.metadata for key in contract.METADATA_KEYS)):
+            raise GeneratorError(
+                f"{path} is not a DeepGIFs generator of contract {contract.CONTRACT_VERSION} "
+                f"(inputs {sorted(inputs)}, outputs {outputs}, contract "
+                f"{self.metadata.get('contract', 'missing')}); export it with "
+                "`python -m tf_deepgifs export`.")
+
+    @property
+    def frame_shape(self):
+        return (self.image_size, self.image_size, self.channels)
+
+    def run(self, seeds, noise):
+        """The raw contract: seeds (B, K, H, W, C) and noise (B, N, latent) --> (B, N, H, W, C).
+
+        All float32; pixels in [0, 1]; noise standard normal, or zeros for the mean rollout.
+        """
+        return self.session.run([contract.FRAMES], {
+            contract.SEED: np.asarray(seeds, np.float32),
+            contract.NOISE: np.asarray(noise, np.float32)})[0]
+
+    def generate(self, seed_frames, num_frames, samples=1, rng=None):
+        """Samples `num_frames` frames after the seed.
+
+        Args:
+          seed_frames: (K, H, W, C) float in [0, 1], the model's frame shape.
+          num_frames: N >= 1 frames to generate.
+          samples: S rollouts of the same seed, each with its own noise.
+          rng: `np.random.Generator` for the noise; None gives the deterministic (mean)
+            rollout, the same for every sample.
+
+        Returns:
+          float32 (S, N, H, W, C) in [0, 1].
+        """
+        expected = (self.context_frames,) + self.frame_shape
+        if tuple(np.shape(seed_frames)) != expected:
+            raise GeneratorError(
+                f"the seed must be {expected} frames, got {np.shape(seed_frames)}.")
+        check_count("frames", num_frames, MAX_FRAMES)
+        check_count("samples", samples, MAX_SAMPLES)
+        shape = (samples, num_frames, self.latent_dim)
+        if rng is None:
+            noise = np.zeros(shape, np.float32)
+        else:
+            noise = rng.standard_normal(shape, np.float32)
+        seeds = np.broadcast_to(np.asarray(seed_frames, np.float32), (samples,) + expected)
+        return self.run(seeds, noise)
+
+
+def check_count(name, value, maximum):
+    if not isinstance(value, (int, np.integer)) or not 1 <= value <= maximum:
+        raise GeneratorError(f"{name} must be a whole number from 1 to {maximum}, got {value}.")
+
+
+# Seed images.
+
+def read_frames(paths, count):
+    """The first `count` frames of the image files in `paths`, in order (GIFs give all theirs).
+
+    Returns a list of arrays as the files hold them: (H, W) or (H, W, channels), any dtype.
+    """
+    frames = []
+    for path in paths:
+        if not os.path.isfile(path):
+            raise GeneratorError(f"No seed file {path}.")
+        try:
+            for frame in iio.imiter(path):
+                frames.append(frame)
+                if len(frames) == count:
+                    return frames
+        except Exception:  # imageio raises many types for files it cannot decode
+            raise GeneratorError(f"{path} is not an image or GIF that imageio can read.") from None
+    raise GeneratorError(
+        f"The model needs {count} seed frame{'s' * (count > 1)}, and {', '.join(paths)} "
+        f"gave {len(frames)}: pass {count} images or a GIF of at least {count} frames.")
+
+
+def to_unit_range(frame):
+    """An image of any integer dtype (or float in [0, 1]) --> float32 in [0, 1], (H, W, c)."""
+    frame = np.asarray(frame)
+    if frame.ndim == 2:
+        frame = frame[..., None]
+    if frame.ndim != 3:
+        raise GeneratorError(f"a seed image has shape {frame.shape}, not an image's.")
+    if np.issubdtype(frame.dtype, np.integer):
+        frame = frame.astype(np.float32) / np.iinfo(frame.dtype).max
+    frame = np.clip(frame.astype(np.float32), 0.0, 1.0)
+    if frame.shape[-1] in (2, 4):  # grey or RGB with alpha: composite over black
+        frame = frame[..., :-1] * frame[..., -1:]
+    return frame
+
+
+def to_channels(frame, channels, notes):
+    """(H, W, 1 or 3) --> (H, W, channels): RGB to grey by BT.601 luma, grey repeated."""
+    have = frame.shape[-1]
+    if have == channels:
+        return frame
+    if channels == 1:
+        if not np.allclose(frame, frame[..., :1]):
+            notes.add("converted the colour seed to grey")
+        return (frame @ _LUMA)[..., None]
+    return np.repeat(frame, channels, axis=-1)
+
+
+def to_size(frame, size, notes):
+    """(H, W, C) --> (size, size, C): centre-cropped to a square, then resized (box filter)."""
+    height, width = frame.shape[:2]
+    if (height, width) == (size, size):
+        return frame
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    square = frame[top : top + side, left : left + side]
+    notes.add(f"{'cropped and ' if height != width else ''}resized the {width}x{height} seed "
+              f"to {size}x{size}")
+    channels = [Image.fromarray(np.ascontiguousarray(square[..., c])) for c in range(square.shape[-1])]
+    return np.stack([np.asarray(channel.resize((size, size), Image.Resampling.BOX))
+                     for channel in channels], axis=-1)
+
+
+def load_seed(paths, generator, notes):
+    """The model's K seed frames from image files: float32 (K, H, W, C) in [0, 1]."""
+    frames = read_frames(paths, generator.context_frames)
+    converted = []
+    for frame in frames:
+        frame = to_channels(to_unit_range(frame), generator.channels, notes)
+        converted.append(to_size(frame, generator.image_size, notes))
+    return np.stack(converted)
+
+
+# The GIF.
+
+def to_uint8(frames):
+    return np.round(np.clip(frames, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def gif_frames(seed, generated):
+    """Seed then generated frames, samples side by side.
+
+    seed (K, H, W, C) and generated (S, N, H, W, C), in [0, 1] --> uint8
+    (K + N, H, S * (W + gap) - gap, C).
+    """
+    samples = generated.shape[0]
+    videos = np.concatenate([np.broadcast_to(seed, (samples,) + seed.shape), generated], axis=1)
+    videos = to_uint8(videos)
+    _, frames, height, width, channels = videos.shape
+    canvas = np.full((frames, height, samples * (width + PANEL_GAP) - PANEL_GAP, channels),
+                     _GAP_LEVEL, np.uint8)
+    for s in range(samples):
+        left = s * (width + PANEL_GAP)
+        canvas[:, :, left : left + width] = videos[s]
+    return canvas
+
+
+def check_output_path(path):
+    """Fails before any work if `path` cannot be written as a GIF."""
+    if not path.lower().endswith(".gif"):
+        raise GeneratorError(f"The output must be a .gif file, got {path}.")
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise GeneratorError(f"The output {path} is a folder.")
+    if not os.path.isdir(folder):
+        raise GeneratorError(f"The output's folder {folder} does not exist.")
+    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise GeneratorError(f"Cannot write {path}: permission denied.")
+
+
+def write_gif(path, frames, fps=GIF_FPS):
+    """uint8 (T, H, W, C) to a looping GIF, written whole or not at all."""
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, partial = tempfile.mkstemp(suffix=".gif", dir=folder)
+    os.close(handle)
+    try:
+        iio.imwrite(partial, frames[..., 0] if frames.shape[-1] == 1 else frames,
+                    extension=".gif", duration=1000 / fps, loop=0)
+        os.replace(partial, path)
+    except BaseException:
+        if os.path.exists(partial):
+            os.remove(partial)
+        raise
+
+
+# The command line.
+
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m export.generate", description="Generate a GIF from seed images "
+        "with an exported DeepGIFs generator (ONNX Runtime; no TensorFlow).")
+    parser.add_argument("--model", required=True, help="generator.onnx from `tf_deepgifs export`")
+    parser.add_argument("--seed", required=True, nargs="+", metavar="IMAGE",
+                        help="K seed images, or a GIF whose first K frames are used")
+    parser.add_argument("--frames", type=int,
+                        help="frames to generate (default: as many as the model was trained on)")
+    parser.add_argument("--out", required=True, help="the GIF to write")
+    parser.add_argument("--samples", type=int, default=1, help="samples side by side (default 1)")
+    parser.add_argument("--seed-value", type=int, default=0,
+                        help="seed of the sampling noise (default 0)")
+    parser.add_argument("--deterministic", action="store_true",
+                        help="no sampling noise: the mean rollout")
+    parser.add_argument("--fps", type=float, default=GIF_FPS, help=f"GIF speed (default {GIF_FPS})")
+    parser.add_argument("--threads", type=int, help="ONNX Runtime threads (default: one per core)")
+    return parser
+
+
+def generate_gif(args, log):
+    """Runs the command: checks everything it can before generating, then writes the GIF."""
+    check_output_path(args.out)
+    check_count("--samples", args.samples, MAX_SAMPLES)
+    if args.frames is not None:
+        check_count("--frames", args.frames, MAX_FRAMES)
+    if not args.fps > 0:
+        raise GeneratorError(f"--fps must be positive, got {args.fps}.")
+    if args.threads is not None and args.threads < 1:
+        raise GeneratorError(f"--threads must be at least 1, got {args.threads}.")
+    generator = Generator(args.model, args.threads)
+    notes = set()
+    seed = load_seed(args.seed, generator, notes)
+    for note in sorted(notes):
+        log(f"note: {note}.")
+    num_frames = args.frames or generator.training_frames
+    rng = None if args.deterministic else np.random.default_rng(args.seed_value)
+    generated = generator.generate(seed, num_frames, args.samples, rng)
+    write_gif(args.out, gif_frames(seed, generated), args.fps)
+    log(f"Wrote {args.out}: {generator.context_frames} seed + {num_frames} generated frames"
+        f"{f', {args.samples} samples' if args.samples > 1 else ''}.")
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    try:
+        generate_gif(args, lambda line: print(line, file=sys.stderr))
+    except GeneratorError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
