@@ -72,11 +72,12 @@ def test_a_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(small_
 
 def test_a_run_directory_of_another_configuration_is_refused(tmp_path, capsys):
     config = Config(model=TINY_MODEL, train=TrainConfig(batch_size=2), data=DataConfig(num_frames=4))
-    train.write_config(tmp_path, config)
+    train.write_config(tmp_path, config, "smoke")
+    assert json.loads((tmp_path / "config.json").read_text())["preset"] == "smoke"
     other = Config(model=TINY_MODEL, train=TrainConfig(batch_size=4), data=DataConfig(num_frames=4))
     with pytest.raises(train.ConfigMismatchError, match="holds a run with another configuration"):
-        train.write_config(tmp_path, other)
-    train.write_config(tmp_path, config)  # the same configuration resumes
+        train.write_config(tmp_path, other, "smoke")
+    train.write_config(tmp_path, config, "paper")  # the same configuration resumes
 
 
 def test_a_non_finite_loss_stops_training_naming_the_step():
@@ -113,7 +114,7 @@ def test_bad_options_are_one_clear_line(argv, message, capsys):
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
 
 
-def test_make_train_smoke_runs_end_to_end(tmp_path):
+def test_make_train_then_make_export_run_end_to_end(tmp_path):
     run_dir = tmp_path / "run"
     result = subprocess.run(
         ["make", "--no-print-directory", "train", "DATASET=bouncing_balls", "PRESET=smoke",
@@ -129,3 +130,12 @@ def test_make_train_smoke_runs_end_to_end(tmp_path):
     gif = imageio.mimread(run_dir / "samples" / "epoch_002.gif")
     assert len(gif) == 20  # one GIF frame per video frame
     assert (run_dir / "model.keras").exists()
+
+    exported = subprocess.run(
+        ["make", "--no-print-directory", "export", f"RUN={run_dir}", f"PY={sys.executable}",
+         "INSTALLED="], cwd=REPO, env=ENV, capture_output=True, text=True, timeout=600)
+    assert exported.returncode == 0, exported.stdout[-2000:] + exported.stderr[-3000:]
+    assert f"Exporting {run_dir / 'model.keras'}" in exported.stdout
+    report = json.loads((run_dir / "export" / "verification.json").read_text())
+    assert report["passed"] and report["metadata"]["preset"] == "smoke"
+    assert [case["frames"] for case in report["cases"]] == [2, 19, 2, 19]

@@ -1,0 +1,50 @@
+"""Fixtures shared by the export tests: a tiny run directory, exported once per session."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import tensorflow as tf
+
+from tests.tiny import TINY_MODEL
+from tf_deepgifs import train
+from tf_deepgifs.config import Config, DataConfig, TrainConfig
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+# K = 2 and 4 trained frames, so the tests see more than one seed frame and both of the
+# export's verification lengths (2 and the trained horizon, 4).
+TINY_RUN_CONFIG = Config(model=TINY_MODEL, train=TrainConfig(context_frames=2),
+                         data=DataConfig(num_frames=6))
+
+
+def write_tiny_run(run_dir, config=TINY_RUN_CONFIG):
+    """A run directory as training leaves it: config.json and one checkpoint.
+
+    The weights are freshly initialised, then the BatchNorm statistics moved off their
+    (0, 1) start so that inference mode is really exercised.
+    """
+    train.write_config(run_dir, config, "smoke")
+    shape = (config.data.num_frames, config.model.image_size, config.model.image_size,
+             config.model.channels)
+    model = train.build_model(config, tf.distribute.get_strategy(), shape)
+    for variable in model.variables:
+        if "moving_mean" in variable.path:
+            variable.assign(tf.random.stateless_normal(variable.shape, [1, 2]) * 0.1)
+        elif "moving_variance" in variable.path:
+            variable.assign(tf.random.stateless_uniform(variable.shape, [3, 4], 0.5, 2.0))
+    train.Checkpoints(os.path.join(run_dir, "checkpoints"), 1).save(model, 1)
+    return model
+
+
+@pytest.fixture(scope="session")
+def exported_run(tmp_path_factory):
+    """(run dir, the export command's result) for a tiny run exported with the CLI."""
+    run_dir = tmp_path_factory.mktemp("exported_run")
+    write_tiny_run(run_dir)
+    result = subprocess.run(
+        [sys.executable, "-m", "tf_deepgifs", "export", "--run-dir", str(run_dir)],
+        cwd=REPO, env=ENV, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    return run_dir, result

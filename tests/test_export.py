@@ -1,0 +1,124 @@
+"""The exported rollout: one TensorFlow loop, SavedModel and ONNX that agree with it."""
+
+import dataclasses
+import json
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+import tensorflow as tf
+
+from export import contract, exporter, verify
+from export.rollout import rollout_function
+from tests.conftest import TINY_RUN_CONFIG, write_tiny_run
+from tests.tiny import TINY_MODEL
+from tf_deepgifs.__main__ import main
+
+
+def _inputs(batch, frames, seed=0):
+    metadata = {"context_frames": 2, "channels": 1, "image_size": 64, "latent_dim": TINY_MODEL.latent_dim}
+    return verify.verification_inputs(metadata, batch, frames, seed)
+
+
+@pytest.mark.parametrize("frames", [1, 5])
+def test_the_loop_rollout_generates_what_the_model_generates(tmp_path, frames):
+    model = write_tiny_run(tmp_path)
+    seed, noise = _inputs(3, frames)
+    exported = rollout_function(model)(seed, noise)[contract.FRAMES].numpy()
+    expected = (model.rollout(tf.constant(seed * 2 - 1), frames, tf.constant(noise)).numpy() + 1) / 2
+    assert exported.shape == (3, frames, 64, 64, 1)
+    np.testing.assert_allclose(exported, expected, atol=1e-6)
+    zero_noise = rollout_function(model)(seed, np.zeros_like(noise))[contract.FRAMES].numpy()
+    assert np.abs(zero_noise - exported).max() > 1e-3, "the noise must reach the frames"
+
+
+def test_export_writes_both_formats_agreeing_at_every_frame(exported_run):
+    run_dir, result = exported_run
+    folder = run_dir / contract.EXPORT_DIR
+    assert sorted(p.name for p in folder.iterdir()) == [
+        contract.ONNX_FILE, contract.SAVED_MODEL_DIR, contract.REPORT_FILE]
+    assert not (run_dir / "export.partial").exists()
+    report = json.loads((folder / contract.REPORT_FILE).read_text())
+    assert report["passed"] and report["opset"] == exporter.OPSET
+    assert [(c["batch"], c["frames"]) for c in report["cases"]] == [(1, 2), (1, 4), (3, 2), (3, 4)]
+    for case in report["cases"]:
+        for fmt in ("onnx_runtime", "saved_model"):
+            assert len(case[fmt]) == case["frames"]
+            assert max(case[fmt]) <= verify.TOLERANCE
+    assert "batch  3,  4 frames: onnx_runtime max" in result.stdout  # the per-case summary
+
+
+def test_the_onnx_file_names_its_axes_and_says_what_it_holds(exported_run):
+    proto = onnx.load(str(exported_run[0] / contract.EXPORT_DIR / contract.ONNX_FILE))
+
+    def dims(value):
+        return [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+
+    inputs = {value.name: dims(value) for value in proto.graph.input}
+    assert inputs == {"seed": ["batch", 2, 64, 64, 1], "noise": ["batch", "frames", 6]}
+    assert [(o.name, dims(o)) for o in proto.graph.output] == [("frames", ["batch", "frames", 64, 64, 1])]
+    assert {op.domain: op.version for op in proto.opset_import}[""] == exporter.OPSET
+    properties = {p.key: p.value for p in proto.metadata_props}
+    assert set(properties) == set(contract.METADATA_KEYS)
+    assert properties["contract"] == contract.CONTRACT_VERSION and properties["preset"] == "smoke"
+    assert (properties["context_frames"], properties["latent_dim"], properties["training_frames"]) == (
+        "2", "6", "4")
+    assert properties["dataset"] == "bouncing_balls" and properties["pixel_range"] == "0,1"
+    assert not any(node.op_type.startswith("Random") for node in proto.graph.node)
+
+
+def test_one_onnx_file_serves_any_length_and_batch(exported_run):
+    run_dir = exported_run[0]
+    session = onnxruntime.InferenceSession(str(run_dir / contract.EXPORT_DIR / contract.ONNX_FILE),
+                                           providers=["CPUExecutionProvider"])
+    model = exporter.load_model(TINY_RUN_CONFIG, exporter.weights_of(str(run_dir)))
+    rollout = rollout_function(model)
+    for batch, frames in [(2, 1), (5, 9)]:  # 9 frames: longer than the model was trained for
+        seed, noise = _inputs(batch, frames, seed=7)
+        frames_onnx = session.run(["frames"], {"seed": seed, "noise": noise})[0]
+        np.testing.assert_allclose(frames_onnx, rollout(seed, noise)["frames"].numpy(), atol=1e-4)
+
+
+def test_the_saved_model_check_fails_when_the_project_is_needed(tmp_path):
+    with pytest.raises(RuntimeError, match="failed in a fresh process"):
+        verify.saved_model_in_fresh_process(str(tmp_path / "missing"), {"a": _inputs(1, 1)})
+
+
+def test_an_export_that_disagrees_fails_loudly_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    write_tiny_run(tmp_path)
+    monkeypatch.setattr(verify, "TOLERANCE", 0.0)  # float rounding alone now fails it
+    assert main(["export", "--run-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the exported files differ from the model by more than 0.0")
+    assert not (tmp_path / "export").exists() and not (tmp_path / "export.partial").exists()
+
+
+def test_a_failed_re_export_keeps_the_previous_export(exported_run, monkeypatch):
+    run_dir = exported_run[0]
+    before = (run_dir / contract.EXPORT_DIR / contract.ONNX_FILE).read_bytes()
+    monkeypatch.setattr(exporter, "write_onnx", lambda *args: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        exporter.export_run(str(run_dir), log=lambda line: None)
+    assert (run_dir / contract.EXPORT_DIR / contract.ONNX_FILE).read_bytes() == before
+    assert not (run_dir / "export.partial").exists()
+
+
+def test_export_errors_are_one_line(tmp_path, capsys):
+    assert main(["export", "--run-dir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {tmp_path} is not a run directory (no config.json); "
+        "pass the --run-dir a training run wrote.\n")
+
+    other = dataclasses.replace(TINY_RUN_CONFIG, model=dataclasses.replace(TINY_MODEL, latent_dim=3))
+    write_tiny_run(tmp_path / "other", other)
+    write_tiny_run(tmp_path / "run")
+    wrong = tmp_path / "other" / "checkpoints" / "step_1.weights.h5"
+    assert main(["export", "--run-dir", str(tmp_path / "run"), "--weights", str(wrong)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {wrong} does not hold this run's model") and err.count("\n") == 1
+    assert main(["export", "--run-dir", str(tmp_path / "run"), "--weights", "nothing.h5"]) == 2
+    assert capsys.readouterr().err == "error: No weights file nothing.h5.\n"
+    (tmp_path / "run" / "checkpoints" / "step_1.weights.h5").unlink()
+    assert main(["export", "--run-dir", str(tmp_path / "run")]) == 2
+    assert "has neither model.keras nor a checkpoint" in capsys.readouterr().err
