@@ -10,21 +10,18 @@ The files are written to `export.partial/`, verified, and only then renamed to `
 look finished.
 """
 
-import json
 import os
 import pathlib
 import shutil
 
 import keras
 import onnx
-import tensorflow as tf
 import tf2onnx
 
 import tf_deepgifs
 from export import contract, verify
-from export.rollout import input_signature, rollout_function
-from tf_deepgifs import train
-from tf_deepgifs.config import Config
+from export.rollout import rollout_function
+from tf_deepgifs import runs
 from tf_deepgifs.errors import UserError
 
 # tf2onnx 1.17 knows opsets up to 18; ONNX Runtime runs 18 from release 1.14 on.
@@ -43,53 +40,6 @@ def verification_lengths(config):
     """Two lengths: a short one, and the horizon the model was trained on."""
     horizon = config.data.num_frames - config.train.context_frames
     return (min(2, horizon), horizon) if horizon > 2 else (1, horizon + 1)
-
-
-def read_run(run_dir):
-    """(Config, preset name) from the run's config.json."""
-    path = pathlib.Path(run_dir) / "config.json"
-    if not path.exists():
-        raise ExportError(f"{run_dir} is not a run directory (no config.json); "
-                          "pass the --run-dir a training run wrote.")
-    values = json.loads(path.read_text())
-    return Config.from_dict(values), values.get("preset", "unknown")
-
-
-def weights_of(run_dir, weights=None):
-    """The weights to export: the given file, model.keras, or the newest checkpoint."""
-    if weights:
-        if not os.path.exists(weights):
-            raise ExportError(f"No weights file {weights}.")
-        return weights
-    finished = os.path.join(run_dir, "model.keras")
-    if os.path.exists(finished):
-        return finished
-    latest = train.Checkpoints(os.path.join(run_dir, "checkpoints"), keep=1).latest()
-    if latest is None:
-        raise ExportError(f"{run_dir} has neither model.keras nor a checkpoint to export.")
-    return str(latest)
-
-
-def load_model(config, weights):
-    """The run's DeepGIF with the given weights (a .keras model or a .weights.h5 file)."""
-    c = config.model
-    video_shape = (config.data.num_frames, c.image_size, c.image_size, c.channels)
-    model = train.build_model(config, tf.distribute.get_strategy(), video_shape)
-    try:
-        if weights.endswith(".keras"):
-            model.set_weights(keras.saving.load_model(weights).get_weights())
-        else:
-            model.load_weights(weights)
-    except (ValueError, OSError) as error:
-        reason = first_line(error).rstrip(":")
-        raise ExportError(f"{weights} does not hold this run's model ({reason}).") from None
-    return model
-
-
-def first_line(error):
-    """An exception's message cut to its first line (Keras' run to dozens)."""
-    text = str(error).strip()
-    return text.splitlines()[0][:200] if text else type(error).__name__
 
 
 def metadata(config, preset):
@@ -165,10 +115,10 @@ def export_run(run_dir, weights=None, opset=OPSET, log=print):
     Raises ExportError if ONNX Runtime or the reloaded SavedModel differ from the
     TensorFlow function by more than `verify.TOLERANCE` at any frame.
     """
-    config, preset = read_run(run_dir)
-    source = weights_of(run_dir, weights)
+    config, preset = runs.read_run(run_dir)
+    source = runs.weights_of(run_dir, weights)
     log(f"Exporting {source} (dataset {config.data.dataset}, preset {preset}).")
-    model = load_model(config, source)
+    model = runs.load_model(config, source)
     rollout = rollout_function(model)
     properties = metadata(config, preset)
 

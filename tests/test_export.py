@@ -13,6 +13,7 @@ from export import contract, exporter, verify
 from export.rollout import rollout_function
 from tests.conftest import TINY_RUN_CONFIG, write_tiny_run
 from tests.tiny import TINY_MODEL
+from tf_deepgifs import runs
 from tf_deepgifs.__main__ import main
 
 
@@ -72,7 +73,7 @@ def test_one_onnx_file_serves_any_length_and_batch(exported_run):
     run_dir = exported_run[0]
     session = onnxruntime.InferenceSession(str(run_dir / contract.EXPORT_DIR / contract.ONNX_FILE),
                                            providers=["CPUExecutionProvider"])
-    model = exporter.load_model(TINY_RUN_CONFIG, exporter.weights_of(str(run_dir)))
+    model = runs.load_model(TINY_RUN_CONFIG, runs.weights_of(str(run_dir)))
     rollout = rollout_function(model)
     for batch, frames in [(2, 1), (5, 9)]:  # 9 frames: longer than the model was trained for
         seed, noise = _inputs(batch, frames, seed=7)
