@@ -1,0 +1,73 @@
+"""The ball detector on rendered ground truth, where every answer is known."""
+
+import numpy as np
+import pytest
+
+from tf_deepgifs import ball_detector, bouncing_balls, data
+
+PIXELS_PER_UNIT = 64 / bouncing_balls.BallPhysics().box_size
+
+
+def _sequences(num_balls, count=40, frames=20, seed=3):
+    rngs = [data.example_rng(seed, "test", i) for i in range(count)]
+    return bouncing_balls.generate(rngs, frames, num_balls, 64)
+
+
+def _intensities(sequences):
+    return sequences.video[..., 0].astype(np.float32) / 255.0
+
+
+@pytest.mark.parametrize("num_balls", [2, 3])
+def test_on_ground_truth_frames_every_ball_is_found_within_one_pixel(num_balls):
+    sequences = _sequences(num_balls)
+    found = ball_detector.motion_metrics(_intensities(sequences), sequences.positions,
+                                         sequences.radius)
+    np.testing.assert_array_equal(found["right_count"], 1.0)  # touching balls included
+    assert np.max(found["centre_error"]) < 1.0
+    assert np.max(found["radius_drift"]) < 0.5
+
+
+def test_touching_balls_are_split_into_two():
+    rows = np.array([[[5.0, 5.0 - 1.2], [5.0, 5.0 + 1.2]]])  # units: the discs touch
+    frame = bouncing_balls.render(rows, 64)
+    found = ball_detector.detect(frame, 7.68)
+    assert found.counts.tolist() == [1 * 2]
+    truth = bouncing_balls.to_pixels(rows, 64)
+    distance = ball_detector.matched_distance(found.centres, found.counts, truth)
+    assert distance[0] < 1.0
+
+
+def _units(pixels):
+    """Pixel-index coordinates back to box units (`bouncing_balls.to_pixels` inverted)."""
+    return (np.asarray(pixels) + 0.5) / PIXELS_PER_UNIT
+
+
+def test_a_shifted_copy_is_off_by_the_shift():
+    sequences = _sequences(2, count=20)
+    shift = np.array([3.0, 4.0])  # pixels: 5 pixels away
+    moved = bouncing_balls.render(_units(sequences.positions + shift), 64)
+    found = ball_detector.motion_metrics(moved, sequences.positions, sequences.radius)
+    # Where the moved balls are inside the frame and apart, each is found 5 pixels off.
+    inside = np.all((sequences.positions + shift > 8) & (sequences.positions + shift < 55), axis=(2, 3))
+    apart = np.linalg.norm(sequences.positions[:, :, 0] - sequences.positions[:, :, 1], axis=-1) > 20
+    assert (inside & apart).sum() > 100
+    np.testing.assert_allclose(found["centre_error"][inside & apart], 5.0, atol=0.3)
+
+
+def test_empty_frames_have_no_balls_and_no_distance():
+    sequences = _sequences(2, count=2, frames=3)
+    found = ball_detector.motion_metrics(np.zeros((2, 3, 64, 64)), sequences.positions,
+                                         sequences.radius)
+    np.testing.assert_array_equal(found["right_count"], 0.0)
+    assert np.all(np.isnan(found["centre_error"])) and np.all(np.isnan(found["radius_drift"]))
+
+
+def test_a_ball_from_nowhere_breaks_the_count_and_a_grown_ball_drifts():
+    truth_units = np.array([[3.0, 3.0], [7.0, 7.0]])
+    truth = np.broadcast_to(bouncing_balls.to_pixels(truth_units, 64), (1, 2, 2, 2))
+    extra = bouncing_balls.render(np.array([[3.0, 3.0], [7.0, 7.0], [3.0, 7.0]]), 64)
+    grown = bouncing_balls.render(truth_units, 64, bouncing_balls.BallPhysics(radius=1.5))
+    found = ball_detector.motion_metrics(np.stack([extra, grown])[None], truth, 7.68)
+    assert found["right_count"].tolist() == [[0.0, 1.0]]
+    assert found["centre_error"][0, 0] < 0.5  # the two true balls still matched
+    np.testing.assert_allclose(found["radius_drift"][0, 1], 1.5 * PIXELS_PER_UNIT - 7.68, atol=0.2)
