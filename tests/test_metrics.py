@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tf_deepgifs import metrics
 
@@ -48,3 +49,15 @@ def test_best_of_keeps_each_sequences_best_whole_sample_not_the_best_frames():
     # Picking the best frame of any sample would give [30, 30] for sequence 0.
     np.testing.assert_array_equal(metrics.best_of(values, higher_is_better=False).numpy(),
                                   [[30.0, 10.0], [10.0, 10.0]])
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_ssim_is_tf_image_ssim(channels):
+    rng = np.random.default_rng(2)
+    truth = rng.random((2, 3, 64, 64, channels)).astype(np.float32)
+    generated = np.clip(truth + 0.1 * rng.standard_normal(truth.shape), 0, 1).astype(np.float32)
+    generated[1, 2] = rng.random((64, 64, channels))  # unrelated frame
+    expected = tf.image.ssim(truth.reshape((-1, 64, 64, channels)),
+                             generated.reshape((-1, 64, 64, channels)), max_val=1.0)
+    np.testing.assert_allclose(metrics.ssim(truth, generated).numpy(),
+                               expected.numpy().reshape(2, 3), atol=1e-5)
