@@ -71,3 +71,9 @@ def test_a_ball_from_nowhere_breaks_the_count_and_a_grown_ball_drifts():
     assert found["right_count"].tolist() == [[0.0, 1.0]]
     assert found["centre_error"][0, 0] < 0.5  # the two true balls still matched
     np.testing.assert_allclose(found["radius_drift"][0, 1], 1.5 * PIXELS_PER_UNIT - 7.68, atol=0.2)
+
+
+def test_a_smeared_frame_is_counted_by_area_not_split():
+    found = ball_detector.detect(np.ones((1, 64, 64)), 7.68)
+    assert found.counts[0] == round(64 * 64 / ball_detector.ball_area(7.68))
+    assert np.all(np.isfinite(found.centres[0]))  # all at the smear's centroid

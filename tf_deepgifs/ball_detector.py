@@ -25,6 +25,9 @@ THRESHOLD = 0.5  # intensity in [0, 1] above which a pixel belongs to a ball
 MIN_AREA_FRACTION = 0.25  # of one ball's area: smaller regions are noise
 MAX_BALLS = 8  # detections kept per frame (counts beyond are still counted)
 KMEANS_ITERATIONS = 10  # enough for 2-3 touching discs to settle
+# Regions of more balls' area than this are smears (an untrained or diverged model's
+# frames), not touching balls: counted by area, not split (k-means there costs seconds).
+MAX_SPLIT = 4
 # Two touching discs: sqrt of the pixel covariance's eigenvalue ratio is about 2.3;
 # a round blob's is 1. Below this, a region of under ROUND_BLOB_MAX_BALLS areas is one ball.
 PAIR_ELONGATION = 1.6
@@ -83,10 +86,14 @@ def detect(frames, radius):
     ball_centres.append(regions["centre"][single])
     ball_radii.append(radius_of(regions["area"][single]))
     for region in np.nonzero(kept & (balls_in > 1))[0]:  # merged regions only
-        pixels = np.argwhere(labels[regions["frame"][region]] == region + 1)
         n = balls_in[region]
+        if n <= MAX_SPLIT:
+            pixels = np.argwhere(labels[regions["frame"][region]] == region + 1)
+            centres = split_region(pixels, n)
+        else:  # a smear, not touching balls: counted, all at its centroid
+            centres = np.repeat(regions["centre"][region][None], n, axis=0)
         ball_frames.append(np.full(n, regions["frame"][region]))
-        ball_centres.append(split_region(pixels, n))
+        ball_centres.append(centres)
         ball_radii.append(np.full(n, radius_of(regions["area"][region] / n)))
     return _per_frame(len(frames), np.concatenate(ball_frames),
                       np.concatenate(ball_centres), np.concatenate(ball_radii))
