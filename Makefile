@@ -5,6 +5,8 @@
 #        PRESET=paper|smoke, ARGS="--epochs 5 ..." (any config field, see --help)
 #   make export RUN=runs/bouncing_balls-paper   the run's generator as SavedModel and ONNX,
 #        verified (RUN defaults to the run `make train` with the same DATASET and PRESET writes)
+#   make evaluate RUN=...              metrics on the test split, report and figures in RUN/evaluation
+#        (ARGS="--limit 500 --samples 10 ..."; see python -m tf_deepgifs evaluate --help)
 # Optional: DATA_DIR=<TFDS data dir> (default: TFDS's, ~/tensorflow_datasets),
 #           MANUAL_DIR=<folder with MNIST IDX files> for moving_mnist without internet.
 
@@ -20,7 +22,7 @@ INSTALLED := $(VENV)/.installed
 DATA_ARGS = --dataset $(DATASET) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) \
             $(if $(MANUAL_DIR),--manual-dir $(MANUAL_DIR))
 
-.PHONY: venv test data train export clean-venv
+.PHONY: venv test data train export evaluate clean-venv
 
 venv: $(INSTALLED)
 
@@ -41,6 +43,9 @@ train: $(INSTALLED)
 
 export: $(INSTALLED)
 	$(PY) -m tf_deepgifs export --run-dir $(RUN)
+
+evaluate: $(INSTALLED)
+	$(PY) -m tf_deepgifs evaluate --run-dir $(RUN) $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

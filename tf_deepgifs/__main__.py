@@ -3,6 +3,7 @@
   data   build a dataset with `tfds build` (what `make data` runs)
   train  build the dataset if it is missing, then train (what `make train` runs)
   export write a run's generator as SavedModel and ONNX, and verify them (`make export`)
+  evaluate  measure a run on the test split: report and figures (`make evaluate`)
 """
 
 import argparse
@@ -80,7 +81,32 @@ def _parser():
     export_parser.add_argument(
         "--weights", help="a .keras or .weights.h5 file (default: model.keras, else the newest checkpoint)")
     export_parser.add_argument("--opset", type=int, help="ONNX opset (default 18)")
+    _add_evaluate_parser(commands)
     return parser
+
+
+def _add_evaluate_parser(commands):
+    from tf_deepgifs.config import EvaluationConfig
+
+    defaults = EvaluationConfig()
+    parser = commands.add_parser("evaluate", help="measure a run on the test split")
+    parser.add_argument("--run-dir", required=True, help="the training run to evaluate")
+    parser.add_argument(
+        "--weights", help="a .keras or .weights.h5 file (default: model.keras, else the newest checkpoint)")
+    parser.add_argument("--data-dir", help="TFDS data directory (default: the run's)")
+    helps = {
+        "limit": "test sequences to evaluate, 0 for all",
+        "samples": "stochastic rollouts per sequence for best-of-N, 0 for none",
+        "sample_sequences": "sequences that get the samples (the first ones), 0 for all",
+        "batch_size": "sequences per rollout call",
+        "seed": "seed of the sampling noise",
+        "strips": "test sequences drawn as frame strips",
+        "traversal_dims": "latent dimensions in the traversal figure",
+        "traversal_steps": "values per dimension in the traversal figure",
+    }
+    for name, text in helps.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name),
+                            help=f"{text} (default {getattr(defaults, name)})")
 
 
 def run_data(args):
@@ -115,7 +141,19 @@ def run_export(args):
     exporter.export_run(args.run_dir, args.weights, **opset)
 
 
-COMMANDS = {"data": run_data, "train": run_train, "export": run_export}
+def run_evaluate(args):
+    from tf_deepgifs import evaluate
+    from tf_deepgifs.config import EvaluationConfig
+
+    fields = [f.name for f in dataclasses.fields(EvaluationConfig)]
+    try:
+        options = EvaluationConfig(**{name: getattr(args, name) for name in fields})
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    evaluate.evaluate(args.run_dir, options, args.weights)
+
+
+COMMANDS = {"data": run_data, "train": run_train, "export": run_export, "evaluate": run_evaluate}
 
 
 def main(argv=None):

@@ -102,6 +102,31 @@ class DataConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class EvaluationConfig:
+    """What `evaluate` measures and how: the options of `python -m tf_deepgifs evaluate`."""
+
+    limit: int = 0  # test sequences evaluated; 0: all of them
+    samples: int = 10  # S stochastic rollouts per sequence for best-of-S; 0: none
+    # Sequences that get the S samples (the first ones); 0: all. S samples cost S
+    # deterministic rollouts: 1,000 keeps a full-split evaluation in minutes on a CPU.
+    sample_sequences: int = 1_000
+    batch_size: int = 64  # sequences per rollout call
+    seed: int = 0  # of the sampling noise
+    strips: int = 4  # test sequences drawn as frame strips and GIFs
+    traversal_dims: int = 8  # latent dimensions in the traversal figure
+    traversal_steps: int = 9  # values per dimension
+    data_dir: Optional[str] = None  # TFDS data directory; None: the run's own
+
+    def __post_init__(self):
+        for name in ("limit", "samples", "sample_sequences", "strips"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 or more, got {getattr(self, name)}.")
+        for name in ("batch_size", "traversal_dims", "traversal_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}.")
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     """A whole experiment: what `train` reads and writes to `config.json`."""
 

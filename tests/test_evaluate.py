@@ -1,0 +1,167 @@
+"""`evaluate` on a tiny run and a small built test split: the report's numbers, checked
+against an independent computation, and its figures."""
+
+import dataclasses
+import json
+import subprocess
+import sys
+
+import imageio.v2 as imageio
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.conftest import ENV, REPO, TINY_RUN_CONFIG, write_tiny_run
+from tf_deepgifs import data, evaluate, runs
+from tf_deepgifs.__main__ import main
+from tf_deepgifs.config import EvaluationConfig
+
+SEQUENCES, SAMPLED, SAMPLES = 10, 6, 2
+OPTIONS = EvaluationConfig(limit=SEQUENCES, samples=SAMPLES, sample_sequences=SAMPLED,
+                           batch_size=4, strips=2, traversal_dims=3, traversal_steps=4)
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory):
+    """(run dir, data dir, the CLI's result, its report) for a tiny run evaluated once."""
+    data_dir = tmp_path_factory.mktemp("data")
+    data.build("bouncing_balls", str(data_dir), max_examples_per_split=12)
+    run_dir = tmp_path_factory.mktemp("run")
+    write_tiny_run(run_dir)
+    options = [f"--{name.replace('_', '-')}={value}"
+               for name, value in dataclasses.asdict(OPTIONS).items() if value is not None]
+    result = subprocess.run(
+        [sys.executable, "-m", "tf_deepgifs", "evaluate", "--run-dir", str(run_dir),
+         "--data-dir", str(data_dir)] + options,
+        cwd=REPO, env=ENV, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    report = json.loads((run_dir / evaluate.EVALUATION_DIR / evaluate.REPORT_FILE).read_text())
+    return run_dir, data_dir, result, report
+
+
+def _test_split(data_dir, count):
+    builder = data.builder("bouncing_balls", str(data_dir))
+    examples = list(builder.as_dataset(split="test", shuffle_files=False).take(count).as_numpy_iterator())
+    frames = TINY_RUN_CONFIG.data.num_frames
+    video = np.stack([e["video"][:frames] for e in examples]).astype(np.float32) / 255.0
+    return video
+
+
+def test_the_report_covers_every_variant_and_frame(evaluated):
+    _, _, _, report = evaluated
+    horizon = TINY_RUN_CONFIG.data.num_frames - TINY_RUN_CONFIG.train.context_frames
+    assert (report["sequences"], report["sampled_sequences"], report["horizon"]) == (
+        SEQUENCES, SAMPLED, horizon)
+    curves = report["curves"]
+    assert set(curves) == {"model", f"best_of_{SAMPLES}", "baseline", "ground_truth"}
+    image, motion = {"mse", "psnr", "ssim"}, {"right_count", "centre_error", "radius_drift"}
+    assert set(curves["model"]) == set(curves["baseline"]) == image | motion
+    assert set(curves["ground_truth"]) == motion
+    for variant, expected in (("model", SEQUENCES), (f"best_of_{SAMPLES}", SAMPLED)):
+        assert curves[variant]["mse"]["count"] == [expected] * horizon
+    assert report["ssim"]["filter_size"] == 11 and report["ssim"]["k2"] == 0.03
+
+
+def test_model_and_baseline_curves_equal_an_independent_computation(evaluated):
+    run_dir, data_dir, _, report = evaluated
+    k = TINY_RUN_CONFIG.train.context_frames
+    video = _test_split(data_dir, SEQUENCES)
+    model = runs.load_model(TINY_RUN_CONFIG, runs.weights_of(str(run_dir)))
+    generated = model.rollout(tf.constant(video[:, :k] * 2 - 1), video.shape[1] - k).numpy()
+    generated = np.clip((generated + 1) / 2, 0, 1)
+    truth = video[:, k:]
+    model_mse = np.mean((generated - truth) ** 2, axis=(0, 2, 3, 4))
+    baseline_mse = np.mean((video[:, k - 1 : k] - truth) ** 2, axis=(0, 2, 3, 4))
+    np.testing.assert_allclose(report["curves"]["model"]["mse"]["mean"], model_mse, rtol=1e-4)
+    np.testing.assert_allclose(report["curves"]["baseline"]["mse"]["mean"], baseline_mse, rtol=1e-4)
+    assert report["curves"]["baseline"]["ssim"]["mean"][0] > report["curves"]["baseline"]["ssim"]["mean"][-1]
+
+
+def test_the_detector_finds_the_true_balls_in_the_true_frames(evaluated):
+    truth = evaluated[3]["curves"]["ground_truth"]
+    assert truth["right_count"]["mean"] == [1.0] * len(truth["right_count"]["mean"])
+    assert max(truth["centre_error"]["mean"]) < 1.0
+    # The copied seed frame has the right balls, in places that drift away from the truth.
+    baseline = evaluated[3]["curves"]["baseline"]
+    assert baseline["right_count"]["mean"][0] == 1.0
+    assert baseline["centre_error"]["mean"][-1] > baseline["centre_error"]["mean"][0]
+
+
+def test_best_of_samples_equals_an_independent_computation(evaluated):
+    run_dir, data_dir, _, report = evaluated
+    k, latent = TINY_RUN_CONFIG.train.context_frames, TINY_RUN_CONFIG.model.latent_dim
+    video = _test_split(data_dir, SAMPLED)
+    horizon = video.shape[1] - k
+    model = runs.load_model(TINY_RUN_CONFIG, runs.weights_of(str(run_dir)))
+    psnr = []  # (S, B, N)
+    for sample in range(SAMPLES):
+        noise = evaluate.sampling_noise(OPTIONS.seed, np.arange(SAMPLED), sample, horizon, latent)
+        frames = model.rollout(tf.constant(video[:, :k] * 2 - 1), horizon, tf.constant(noise)).numpy()
+        error = np.mean((np.clip((frames + 1) / 2, 0, 1) - video[:, k:]) ** 2, axis=(2, 3, 4))
+        psnr.append(10 * np.log10(1 / error))
+    psnr = np.array(psnr)
+    best = psnr[np.argmax(psnr.mean(axis=2), axis=0), np.arange(SAMPLED)]  # (B, N)
+    assert np.abs(psnr[0] - psnr[1]).max() > 1e-3, "the two samples must differ"
+    np.testing.assert_allclose(report["curves"][f"best_of_{SAMPLES}"]["psnr"]["mean"],
+                               best.mean(axis=0), rtol=1e-4)
+
+
+def test_the_summary_is_printed_and_the_figures_are_images(evaluated):
+    run_dir, _, result, report = evaluated
+    assert "metric" in result.stdout and f"best_of_{SAMPLES}" in result.stdout
+    assert [row["frame"] for row in report["summary"] if row["metric"] == "psnr"] == [1, 4]
+    folder = run_dir / evaluate.EVALUATION_DIR
+    assert not (run_dir / "evaluation.partial").exists()
+    for name in ("mse", "psnr", "ssim", "right_count", "centre_error", "radius_drift"):
+        assert f"{name}.png" in report["figures"]
+    for name in report["figures"]:
+        image = imageio.imread(folder / name)
+        assert image.ndim >= 2 and min(image.shape[:2]) > 50, name
+    gif = imageio.mimread(folder / "strips.gif")
+    assert len(gif) == TINY_RUN_CONFIG.data.num_frames
+
+
+def test_numbers_do_not_depend_on_the_batch_size(evaluated, tmp_path):
+    run_dir, data_dir, _, report = evaluated
+    other = tmp_path / "run"
+    other.mkdir()
+    for name in ("config.json", "checkpoints"):
+        src = run_dir / name
+        subprocess.run(["cp", "-r", str(src), str(other / name)], check=True)
+    options = dataclasses.replace(OPTIONS, batch_size=3, strips=0, data_dir=str(data_dir))
+    again = evaluate.evaluate(str(other), options, log=lambda *_: None)
+    for variant, curves in report["curves"].items():
+        for name, curve in curves.items():
+            np.testing.assert_allclose(again["curves"][variant][name]["mean"], curve["mean"],
+                                       rtol=1e-5, err_msg=f"{variant} {name}")
+
+
+def test_without_ball_positions_only_image_metrics_are_measured():
+    batches = [{"video": np.random.default_rng(0).random((3, 5, 64, 64, 1), np.float32),
+                "index": np.arange(3)}]
+
+    def rollout(context, noise):
+        return tf.repeat(tf.constant(context[:, -1:]), noise.shape[1], axis=1)
+
+    curves, count, _ = evaluate.evaluate_batches(rollout, batches, 2, 3, 4, OPTIONS, lambda *_: None)
+    curves = curves.as_dict()
+    assert count == 3 and set(curves) == {"model", f"best_of_{SAMPLES}", "baseline"}
+    assert set(curves["model"]) == {"mse", "psnr", "ssim"}
+    # This rollout is the baseline itself.
+    np.testing.assert_allclose(curves["model"]["mse"]["mean"], curves["baseline"]["mse"]["mean"])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--limit", "-1"], "limit must be 0 or more"),
+    (["--batch-size", "0"], "batch_size must be at least 1"),
+])
+def test_bad_options_are_one_clear_line(argv, message, tmp_path, capsys):
+    assert main(["evaluate", "--run-dir", str(tmp_path)] + argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_folder_that_is_not_a_run_is_one_clear_line(tmp_path, capsys):
+    assert main(["evaluate", "--run-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "is not a run directory" in err and len(err.strip().splitlines()) == 1

@@ -1,0 +1,288 @@
+"""Evaluation: `python -m tf_deepgifs evaluate` (and `make evaluate`) measures a run.
+
+The paper judged its videos by eye; this compares them with the ground truth of the test
+split, frame by frame over the generated horizon:
+
+    model          the deterministic rollout (every latent its mean)
+    best_of_S      S stochastic rollouts per sequence, the best one by each metric's
+                   horizon mean (as SVG and OpenSTL report); on the first
+                   `sample_sequences` sequences, because S rollouts cost S times as much
+    baseline       the last seed frame copied over the whole horizon
+    ground_truth   (motion metrics only) the ball detector on the true frames: the
+                   floor the detector itself sets
+
+Image metrics (`metrics.py`): MSE, PSNR, SSIM. Motion metrics on Bouncing Balls
+(`ball_detector.py`, against the stored ball positions): right ball count, centre error,
+radius drift. The run directory gets
+
+    evaluation/report.json      every curve, the summary table, settings and timing
+    evaluation/<metric>.png     one plot per metric, all variants on the same axes
+    evaluation/strips.png, strips.gif, latent_traversal.png   (figures.py)
+
+Each sequence's sampling noise derives from (seed, its index, sample), so the numbers of
+a sequence do not depend on the batch size or on `limit`.
+"""
+
+import dataclasses
+import json
+import os
+import pathlib
+import shutil
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from tf_deepgifs import ball_detector, figures, metrics, runs, train
+from tf_deepgifs.config import EvaluationConfig
+from tf_deepgifs.errors import UserError
+
+EVALUATION_DIR = "evaluation"
+REPORT_FILE = "report.json"
+SUMMARY_FRAMES = (1, 5, 10)  # and the last generated frame
+NOISE_SEED_OFFSET = 1  # sampling noise streams: (seed, index, NOISE_SEED_OFFSET + sample)
+
+
+class Curves:
+    """Running per-frame sums of (B, N) metric values over batches; NaN values skipped."""
+
+    def __init__(self):
+        self._sums = {}
+
+    def add(self, variant, name, values):
+        values = np.asarray(values, np.float64)
+        present = ~np.isnan(values)
+        clean = np.where(present, values, 0.0)
+        total = np.stack([present.sum(0), clean.sum(0), np.square(clean).sum(0)])
+        key = (variant, name)
+        self._sums[key] = self._sums[key] + total if key in self._sums else total
+
+    def as_dict(self):
+        """{variant: {metric: {"mean": [N], "std": [N], "count": [N]}}}, NaN as None."""
+        result = {}
+        for (variant, name), (count, total, squares) in sorted(self._sums.items()):
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean = total / count
+                std = np.sqrt(np.maximum(squares / count - np.square(mean), 0.0))
+            result.setdefault(variant, {})[name] = {
+                "mean": _jsonable(mean), "std": _jsonable(std), "count": count.astype(int).tolist()}
+        return result
+
+
+def _jsonable(values):
+    return [None if np.isnan(v) else float(v) for v in values]
+
+
+def compiled_rollout(model, context_frames, horizon, frame_shape):
+    """A compiled function: context (B, K, H, W, C) in [0, 1], noise (B, N, L) or None
+    --> generated frames (B, N, H, W, C) in [0, 1]."""
+    latent = model.config.latent_dim
+    signature = [tf.TensorSpec((None, context_frames) + tuple(frame_shape), tf.float32),
+                 tf.TensorSpec((None, horizon, latent), tf.float32)]
+
+    @tf.function(input_signature=signature)
+    def rollout(context, noise):
+        generated = model.rollout(context * 2.0 - 1.0, horizon, noise, training=False)
+        return tf.clip_by_value((generated + 1.0) / 2.0, 0.0, 1.0)
+
+    return rollout
+
+
+def sampling_noise(seed, indices, sample, horizon, latent):
+    """float32 (B, N, L) standard-normal noise, one stream per (seed, sequence, sample)."""
+    return np.stack([np.random.default_rng([seed, int(i), NOISE_SEED_OFFSET + sample])
+                     .standard_normal((horizon, latent), np.float32) for i in indices])
+
+
+def test_batches(builder, num_frames, batch_size, limit):
+    """Batches of the test split in stored order: dicts of numpy arrays.
+
+    "video" float32 (B, T, H, W, C) in [0, 1]; "index" int (B,); and, where the dataset
+    stores them (Bouncing Balls), "positions" (B, T, n, 2) and "radius" (B,).
+    """
+    features = builder.info.features
+    has_balls = "positions" in features
+
+    def select(example):
+        kept = {"video": tf.cast(example["video"][:num_frames], tf.float32) / 255.0}
+        if has_balls:
+            kept["positions"] = example["positions"][:num_frames]
+            kept["radius"] = example["radius"]
+        return kept
+
+    dataset = builder.as_dataset(split="test", shuffle_files=False)
+    if limit:
+        dataset = dataset.take(limit)
+    dataset = dataset.map(select, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.enumerate().map(lambda i, example: {**example, "index": i})
+    dataset = dataset.batch(batch_size).prefetch(2)
+    return dataset.as_numpy_iterator()
+
+
+def copy_last_frame(context, horizon):
+    """The baseline: the last context frame (B, K, ...) repeated --> (B, N, ...)."""
+    return np.repeat(context[:, -1:], horizon, axis=1)
+
+
+def gray(frames):
+    """(..., H, W, C) --> (..., H, W): the detector's single channel."""
+    return frames[..., 0] if frames.shape[-1] == 1 else frames.mean(axis=-1)
+
+
+def add_image_metrics(curves, variant, truth, generated):
+    for name, values in metrics.per_frame(truth, generated).items():
+        curves.add(variant, name, values.numpy())
+
+
+def add_motion_metrics(curves, variant, frames, positions, radius):
+    for name, values in ball_detector.motion_metrics(gray(frames), positions, radius).items():
+        curves.add(variant, name, values)
+
+
+def add_best_of_samples(curves, variant, truth, samples, positions, radius):
+    """Best-of-S image metrics (S, B, N) --> (B, N); motion metrics of the best-PSNR sample."""
+    values = {name: tf.stack([metric(truth, s) for s in samples])
+              for name, metric in metrics.METRICS.items()}
+    for name, per_sample in values.items():
+        curves.add(variant, name, metrics.best_of(per_sample, metrics.HIGHER_IS_BETTER[name]).numpy())
+    if positions is not None:
+        best = tf.argmax(tf.reduce_mean(values["psnr"], axis=2), axis=0).numpy()  # (B,)
+        chosen = np.stack(samples)[best, np.arange(len(best))]
+        add_motion_metrics(curves, variant, chosen, positions, radius)
+
+
+def evaluate_batches(rollout, batches, context_frames, horizon, latent, options, log):
+    """Runs every variant on every batch; returns (Curves, sequences, strip data)."""
+    curves, count, strip = Curves(), 0, None
+    best_of = f"best_of_{options.samples}"
+    for batch in batches:
+        video, indices = batch["video"], batch["index"]
+        context, truth = video[:, :context_frames], video[:, context_frames:]
+        deterministic = rollout(context, np.zeros((len(video), horizon, latent), np.float32)).numpy()
+        baseline = copy_last_frame(context, horizon)
+        add_image_metrics(curves, "model", truth, deterministic)
+        add_image_metrics(curves, "baseline", truth, baseline)
+        positions = batch.get("positions")
+        radius = float(batch["radius"][0]) if positions is not None else None
+        future = positions[:, context_frames:] if positions is not None else None
+        if positions is not None:
+            add_motion_metrics(curves, "model", deterministic, future, radius)
+            add_motion_metrics(curves, "baseline", baseline, future, radius)
+            add_motion_metrics(curves, "ground_truth", truth, future, radius)
+        sampled = indices < options.sample_sequences if options.sample_sequences else indices >= 0
+        samples = []
+        if options.samples and sampled.any():
+            samples = [rollout(context[sampled], sampling_noise(options.seed, indices[sampled], s,
+                                                                horizon, latent)).numpy()
+                       for s in range(options.samples)]
+            add_best_of_samples(curves, best_of, truth[sampled], samples,
+                                None if future is None else future[sampled], radius)
+        if strip is None:  # the first batch gives the figures their sequences
+            strip = {"video": video[: options.strips], "generated": deterministic[: options.strips],
+                     "sample": samples[0][: options.strips] if samples else None,
+                     "seed_frames": context.reshape((-1,) + context.shape[2:])}
+        count += len(video)
+        log(f"  {count} sequences")
+    return curves, count, strip
+
+
+def summary_table(curves, horizon, variants):
+    """Rows {"metric", "frame", <variant>: value} at SUMMARY_FRAMES and the last frame."""
+    frames = [f for f in SUMMARY_FRAMES if f < horizon] + [horizon]
+    rows = []
+    for name in list(metrics.METRICS) + list(ball_detector.MOTION_HIGHER_IS_BETTER):
+        if not any(name in curves.get(v, {}) for v in variants):
+            continue
+        for frame in frames:
+            row = {"metric": name, "frame": frame}
+            for variant in variants:
+                curve = curves.get(variant, {}).get(name)
+                row[variant] = curve["mean"][frame - 1] if curve else None
+            rows.append(row)
+    return rows
+
+
+def format_summary(rows, variants):
+    """The summary table as aligned text lines."""
+    width = max(12, *(len(v) + 2 for v in variants))
+    lines = [f"{'metric':<16}{'frame':>6}" + "".join(f"{v:>{width}}" for v in variants)]
+    for row in rows:
+        cells = "".join(f"{'-' if row[v] is None else format(row[v], '.4g'):>{width}}"
+                        for v in variants)
+        lines.append(f"{figures.METRIC_LABELS[row['metric']][1]:<16}{row['frame']:>6}" + cells)
+    return lines
+
+
+def evaluate(run_dir, options=EvaluationConfig(), weights=None, log=print):
+    """Evaluates the run on its dataset's test split; returns the report (a dict).
+
+    Writes `<run_dir>/evaluation/` (report.json and the figures), replacing an earlier
+    evaluation only once everything is written.
+    """
+    config, preset = runs.read_run(run_dir)
+    source = runs.weights_of(run_dir, weights)
+    if options.data_dir:
+        config = dataclasses.replace(config, data=dataclasses.replace(config.data, data_dir=options.data_dir))
+    builder = train.prepare_dataset(config)
+    model = runs.load_model(config, source)
+    k, num_frames = config.train.context_frames, config.data.num_frames
+    horizon, latent = num_frames - k, config.model.latent_dim
+    frame_shape = builder.info.features["video"].shape[1:]
+    log(f"Evaluating {source} on {config.data.dataset} test "
+        f"({options.limit or 'all'} sequences, best of {options.samples} on "
+        f"{options.sample_sequences or 'all'}).")
+
+    started = time.perf_counter()
+    rollout = compiled_rollout(model, k, horizon, frame_shape)
+    batches = test_batches(builder, num_frames, options.batch_size, options.limit)
+    curves, count, strip = evaluate_batches(rollout, batches, k, horizon, latent, options, log)
+    if not count:
+        raise UserError(f"The test split of {config.data.dataset} is empty.")
+    seconds = time.perf_counter() - started
+
+    curves = curves.as_dict()
+    variants = [v for v in ("model", f"best_of_{options.samples}", "baseline", "ground_truth")
+                if v in curves]
+    report = {
+        "run_dir": str(run_dir), "weights": source, "preset": preset,
+        "dataset": config.data.dataset, "split": "test", "sequences": count,
+        "context_frames": k, "horizon": horizon,
+        "samples": options.samples,
+        "sampled_sequences": min(count, options.sample_sequences or count) if options.samples else 0,
+        "options": dataclasses.asdict(options),
+        "ssim": {"function": "tf.image.ssim", "filter_size": metrics.SSIM_FILTER_SIZE,
+                 "filter_sigma": metrics.SSIM_FILTER_SIGMA, "k1": metrics.SSIM_K1,
+                 "k2": metrics.SSIM_K2, "max_val": metrics.MAX_PIXEL},
+        "psnr_cap_db": metrics.PSNR_CAP_DB,
+        "detector": {"threshold": ball_detector.THRESHOLD} if "ground_truth" in curves else None,
+        "curves": curves,
+        "summary": summary_table(curves, horizon, variants),
+        "seconds": round(seconds, 1),
+        "sequences_per_second": round(count / seconds, 2),
+    }
+    final = pathlib.Path(run_dir) / EVALUATION_DIR
+    partial = final.with_name(final.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        report["figures"] = write_figures(partial, model, report, strip, options)
+        (partial / REPORT_FILE).write_text(json.dumps(report, indent=1))
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(partial, final)
+    for line in format_summary(report["summary"], variants):
+        log(line)
+    log(f"{count} sequences in {seconds:.0f} s; report and figures in {final}.")
+    return report
+
+
+def write_figures(folder, model, report, strip, options):
+    """Every figure of the report into `folder`; returns their file names."""
+    names = figures.metric_plots(folder, report["curves"])
+    if options.strips:
+        names += figures.frame_strips(folder, strip, report["context_frames"])
+    names.append(figures.latent_traversal(folder, model, strip["seed_frames"],
+                                          options.traversal_dims, options.traversal_steps))
+    return names

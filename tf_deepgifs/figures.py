@@ -1,0 +1,161 @@
+"""The evaluation's figures: metric curves, frame strips (paper Figs. 2 and 4) and the
+latent traversal (paper Figs. 3 and 5), as PNG files (and the strips as a GIF too).
+
+Matplotlib draws with its file-only Agg backend, so no display is needed.
+"""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.patches  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from tf_deepgifs import samples  # noqa: E402
+
+# metric --> (axis label, short label for tables)
+METRIC_LABELS = {
+    "mse": ("MSE (pixels in [0, 1]), lower is better", "MSE"),
+    "psnr": ("PSNR (dB), higher is better", "PSNR dB"),
+    "ssim": ("SSIM, higher is better", "SSIM"),
+    "right_count": ("frames with the right number of balls (fraction)", "right count"),
+    "centre_error": ("centre error (pixels), lower is better", "centre err px"),
+    "radius_drift": ("|radius - true radius| (pixels), lower is better", "radius drift px"),
+}
+VARIANT_STYLES = {"model": "-o", "baseline": "--s", "ground_truth": ":"}  # best_of_S: "-^"
+SEED_MARK_COLOUR = "tab:red"
+GAP = 2  # pixels between frames in the strips and the traversal grid
+DPI = 100
+
+
+def metric_plots(folder, curves):
+    """One PNG per metric: its mean per generated frame for every variant that has it.
+
+    Args:
+      folder: a pathlib.Path to write into.
+      curves: {variant: {metric: {"mean": [N], ...}}} (`evaluate.Curves.as_dict`).
+
+    Returns:
+      the file names written.
+    """
+    names = []
+    for metric, (label, _) in METRIC_LABELS.items():
+        present = [(v, c[metric]["mean"]) for v, c in curves.items() if metric in c]
+        if not present:
+            continue
+        figure, axes = plt.subplots(figsize=(6, 4))
+        for variant, mean in present:
+            frames = np.arange(1, len(mean) + 1)
+            values = np.array([np.nan if m is None else m for m in mean])
+            axes.plot(frames, values, VARIANT_STYLES.get(variant, "-^"), label=variant, markersize=3)
+        axes.set_xlabel("generated frame")
+        axes.set_ylabel(label)
+        axes.grid(alpha=0.3)
+        axes.legend()
+        figure.tight_layout()
+        names.append(f"{metric}.png")
+        figure.savefig(folder / names[-1], dpi=DPI, bbox_inches="tight")
+        plt.close(figure)
+    return names
+
+
+def tile(frames, rows, gap=GAP, level=1.0):
+    """float (rows * cols, H, W, C) --> one (rows*(H+gap)-gap, cols*(W+gap)-gap, C) image."""
+    count, height, width, channels = frames.shape
+    cols = count // rows
+    canvas = np.full((rows * (height + gap) - gap, cols * (width + gap) - gap, channels), level,
+                     np.float32)
+    for i, frame in enumerate(frames):
+        r, c = divmod(i, cols)
+        canvas[r * (height + gap) : r * (height + gap) + height,
+               c * (width + gap) : c * (width + gap) + width] = frame
+    return canvas
+
+
+def _show(axes, image):
+    if image.shape[-1] == 1:
+        axes.imshow(image[..., 0], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    else:
+        axes.imshow(np.clip(image, 0.0, 1.0), interpolation="nearest")
+
+
+def frame_strips(folder, strip, context_frames):
+    """Ground truth over the generated frames for a few sequences: strips.png and .gif.
+
+    Args:
+      folder: a pathlib.Path.
+      strip: {"video": (S, T, H, W, C) truth, "generated": (S, N, ...) the deterministic
+        rollout, "sample": (S, N, ...) one stochastic rollout or None}, all in [0, 1].
+      context_frames: K; the seed frames, repeated at the start of the generated rows,
+        are outlined.
+
+    Returns:
+      the file names written.
+    """
+    video = strip["video"]
+    count, frames, height, width = video.shape[:4]
+    rows = {"ground truth": video}
+    rows["model"] = np.concatenate([video[:, :context_frames], strip["generated"]], axis=1)
+    if strip.get("sample") is not None:
+        rows["sample"] = np.concatenate([video[:, :context_frames], strip["sample"]], axis=1)
+    figure, all_axes = plt.subplots(count, 1, squeeze=False,
+                                    figsize=(frames * 0.55 + 1.2, count * len(rows) * 0.6 + 0.6))
+    for s, axes in enumerate(all_axes[:, 0]):
+        _show(axes, tile(np.concatenate([r[s] for r in rows.values()]), len(rows)))
+        axes.set_yticks([r * (height + GAP) + height / 2 for r in range(len(rows))], list(rows))
+        axes.set_xticks([c * (width + GAP) + width / 2 for c in range(frames)],
+                        ["seed" if c < context_frames else str(c - context_frames + 1)
+                         for c in range(frames)], fontsize=6)
+        axes.tick_params(length=0)
+        for r in range(1, len(rows)):  # outline the seed frames in the generated rows
+            axes.add_patch(matplotlib.patches.Rectangle(
+                (-0.5, r * (height + GAP) - 0.5), context_frames * (width + GAP) - GAP, height,
+                fill=False, edgecolor=SEED_MARK_COLOUR, linewidth=1.5))
+    all_axes[0, 0].set_title("test sequences: ground truth, then generated (seed frames outlined)",
+                             fontsize=8)
+    figure.tight_layout()
+    figure.savefig(folder / "strips.png", dpi=DPI, bbox_inches="tight")
+    plt.close(figure)
+    to_uint8 = lambda x: np.round(np.clip(x, 0.0, 1.0) * 255).astype(np.uint8)  # noqa: E731
+    samples.write_gif(folder / "strips.gif", samples.side_by_side(
+        to_uint8(video), to_uint8(strip["generated"]), context_frames))
+    return ["strips.png", "strips.gif"]
+
+
+def latent_traversal(folder, model, frames, dims, steps):
+    """Decodes one frame's latent with one dimension swept at a time: latent_traversal.png.
+
+    The latent of frames[0] is the start. The swept dimensions are the `dims` with the
+    largest spread over the encodings of all `frames` (the ones the data uses), each over
+    its 1st to 99th percentile there.
+
+    Args:
+      folder: a pathlib.Path.
+      model: a DeepGIF.
+      frames: float (M, H, W, C) in [0, 1], M >= 1 frames to encode.
+      dims, steps: rows and columns of the grid.
+
+    Returns:
+      the file name written.
+    """
+    mean, _ = model.encoder(frames * 2.0 - 1.0, training=False)
+    mean = np.asarray(mean)
+    spread = mean.std(axis=0)
+    chosen = np.argsort(-spread)[: min(dims, mean.shape[1])]
+    low, high = np.percentile(mean[:, chosen], [1, 99], axis=0)
+    latents = np.repeat(mean[:1], len(chosen) * steps, axis=0)
+    for row, dim in enumerate(chosen):
+        latents[row * steps : (row + 1) * steps, dim] = np.linspace(low[row], high[row], steps)
+    decoded = (np.asarray(model.decoder(latents, training=False)) + 1.0) / 2.0
+    height = frames.shape[1]
+    figure, axes = plt.subplots(figsize=(steps * 0.75 + 2.0, len(chosen) * 0.75 + 0.6))
+    _show(axes, tile(decoded, len(chosen)))
+    axes.set_yticks([r * (height + GAP) + height / 2 for r in range(len(chosen))],
+                    [f"z[{d}] {lo:.2f}..{hi:.2f}" for d, lo, hi in zip(chosen, low, high)],
+                    fontsize=7)
+    axes.set_xticks([])
+    axes.set_title("latent traversal: one dimension swept per row", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(folder / "latent_traversal.png", dpi=DPI, bbox_inches="tight")
+    plt.close(figure)
+    return "latent_traversal.png"
