@@ -9,8 +9,10 @@ Both formats take the same inputs and give the same output:
             back. Zeros give the deterministic (mean) rollout. N >= 1 is read from its shape.
     frames  float32 [batch, N, image_size, image_size, channels], pixels in [0, 1].
 
-Batch and N are dynamic. The graph holds no random op, so the same inputs give the same
-frames in TensorFlow and in ONNX Runtime.
+Batch and N are dynamic, except in generator_fixed.onnx, which fixes N to the horizon
+the model was trained on (the noise input's shape says it) and runs faster in ONNX
+Runtime. The graph holds no random op, so the same inputs give the same frames in
+TensorFlow and in ONNX Runtime.
 
 This module imports nothing, so the runner can use it without TensorFlow.
 """
@@ -21,6 +23,7 @@ CONTRACT_VERSION = "deepgifs-rollout-1"  # bumped when inputs, output or metadat
 PIXEL_RANGE = "0,1"
 
 ONNX_FILE = "generator.onnx"
+FIXED_ONNX_FILE = "generator_fixed.onnx"  # N fixed to training_frames, unrolled
 SAVED_MODEL_DIR = "saved_model"
 REPORT_FILE = "verification.json"
 EXPORT_DIR = "export"  # inside the run directory

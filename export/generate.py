@@ -71,6 +71,9 @@ class Generator:
         self.context_frames, self.channels = sizes["context_frames"], sizes["channels"]
         self.image_size, self.latent_dim = sizes["image_size"], sizes["latent_dim"]
         self.training_frames = sizes["training_frames"]  # N the model was trained to generate
+        # generator_fixed.onnx: N fixed (an int in the noise input's shape), else None.
+        noise_frames = {i.name: i for i in self.session.get_inputs()}[contract.NOISE].shape[1]
+        self.fixed_frames = noise_frames if isinstance(noise_frames, int) else None
 
     def _check_contract(self, path):
         inputs = {i.name: i for i in self.session.get_inputs()}
@@ -92,10 +95,19 @@ class Generator:
         """The raw contract: seeds (B, K, H, W, C) and noise (B, N, latent) --> (B, N, H, W, C).
 
         All float32; pixels in [0, 1]; noise standard normal, or zeros for the mean rollout.
+        A fixed-length model generates up to its N: fewer frames are the first of its N
+        (the rollout is causal, so they equal a shorter rollout's).
         """
+        noise = np.asarray(noise, np.float32)
+        wanted = noise.shape[1]
+        if self.fixed_frames:
+            if wanted > self.fixed_frames:
+                raise GeneratorError(
+                    f"this model generates at most {self.fixed_frames} frames ({wanted} asked); "
+                    f"use {contract.ONNX_FILE}, which generates any number.")
+            noise = np.pad(noise, ((0, 0), (0, self.fixed_frames - wanted), (0, 0)))
         return self.session.run([contract.FRAMES], {
-            contract.SEED: np.asarray(seeds, np.float32),
-            contract.NOISE: np.asarray(noise, np.float32)})[0]
+            contract.SEED: np.asarray(seeds, np.float32), contract.NOISE: noise})[0][:, :wanted]
 
     def generate(self, seed_frames, num_frames, samples=1, rng=None):
         """Samples `num_frames` frames after the seed.

@@ -5,6 +5,11 @@ generated frames come from one `tf.while_loop` whose trip count is read from the
 so one graph serves any length; tf2onnx turns it into a single ONNX `Loop`. The LSTM is
 stepped by its cell inside the loop: a whole keras LSTM layer in a loop does not
 convert, and on a GPU machine Keras would pick a cuDNN kernel tf2onnx cannot read.
+
+With `fixed_frames` the same steps are unrolled for that one N instead. ONNX Runtime
+optimises a Loop's body far less than a plain graph (no layout change to its blocked
+NCHWc convolutions, no transposes removed, every step's overhead): the unrolled graph
+runs a 19-frame rollout 7 times faster at batch 1 (BENCHMARKS.md).
 """
 
 import tensorflow as tf
@@ -13,13 +18,13 @@ from export import contract
 from tf_deepgifs.models.encoder import sample_latent
 
 
-def input_signature(model):
-    """The contract's (seed, noise) specs for `model`: batch and N dynamic."""
+def input_signature(model, fixed_frames=None):
+    """The contract's (seed, noise) specs for `model`: batch dynamic, N unless fixed."""
     c = model.config
     return [
         tf.TensorSpec([None, model.context_frames, c.image_size, c.image_size, c.channels],
                       tf.float32, name=contract.SEED),
-        tf.TensorSpec([None, None, c.latent_dim], tf.float32, name=contract.NOISE),
+        tf.TensorSpec([None, fixed_frames, c.latent_dim], tf.float32, name=contract.NOISE),
     ]
 
 
@@ -33,21 +38,22 @@ def _to_pixel_range(images):
     return (images + 1.0) / 2.0
 
 
-def rollout_function(model):
+def rollout_function(model, fixed_frames=None):
     """A `tf.function(seed, noise) -> {"frames": ...}` generating as `model.rollout` does.
 
     Inference mode throughout (BatchNorm's running statistics). Same semantics as
     `DeepGIF.rollout`: earlier seed frames enter the LSTM as their mean latent, the last
     one sampled with noise[:, 0]; each generated frame n is encoded and fed back with
-    noise[:, n + 1].
+    noise[:, n + 1]. `fixed_frames` N: noise must have N frames, and the steps are
+    unrolled rather than looped.
     """
     c, k = model.config, model.context_frames
     encoder, decoder, predictor = model.encoder, model.decoder, model.predictor
     frame_shape = [c.image_size, c.image_size, c.channels]
 
-    @tf.function(input_signature=input_signature(model), autograph=False)
-    def rollout(seed, noise):
-        batch, num_frames = tf.shape(seed)[0], tf.shape(noise)[1]
+    def first_latent(seed, noise):
+        """The seed frames through the encoder and the LSTM: (latent, h, c) for frame 1."""
+        batch = tf.shape(seed)[0]
         mean, log_variance = encoder(tf.reshape(_to_model_range(seed), [-1] + frame_shape),
                                      training=False)
         mean = tf.reshape(mean, [batch, k, c.latent_dim])
@@ -56,26 +62,49 @@ def rollout_function(model):
         for i in range(k - 1):
             _, state = predictor.step(mean[:, i], state, training=False)
         last = sample_latent(mean[:, -1], log_variance[:, -1], noise[:, 0])
-        latent, state = predictor.step(last, state, training=False)
+        latent, (h, c_state) = predictor.step(last, state, training=False)
+        return latent, h, c_state
+
+    def next_frame(latent, h, c_state, frame_noise):
+        """One step: the frame of `latent`, and the state after feeding it back."""
+        frame = decoder(latent, training=False)
+        frame_mean, frame_log_variance = encoder(frame, training=False)
+        fed_back = sample_latent(frame_mean, frame_log_variance, frame_noise)
+        latent, (h, c_state) = predictor.step(fed_back, [h, c_state], training=False)
+        return frame, latent, h, c_state
+
+    @tf.function(input_signature=input_signature(model, fixed_frames), autograph=False)
+    def unrolled(seed, noise):
+        latent, h, c_state = first_latent(seed, noise)
+        frames = []
+        for n in range(fixed_frames):
+            if n == fixed_frames - 1:  # the last frame is not fed back
+                frames.append(decoder(latent, training=False))
+                break
+            frame, latent, h, c_state = next_frame(latent, h, c_state, noise[:, n + 1])
+            frames.append(frame)
+        return {contract.FRAMES: _to_pixel_range(tf.stack(frames, axis=1))}
+
+    @tf.function(input_signature=input_signature(model), autograph=False)
+    def looped(seed, noise):
+        num_frames = tf.shape(noise)[1]
+        latent, h, c_state = first_latent(seed, noise)
 
         def generate_one(n, latent, h, c_state, frames):
-            frame = decoder(latent, training=False)
-            frame_mean, frame_log_variance = encoder(frame, training=False)
             # After the last frame this feeds it back once more and the result is unused:
             # tf2onnx needs every frame written at the loop's own index, and TensorFlow
             # cannot stack an empty list of frames whose batch size is unknown.
-            fed_back = sample_latent(frame_mean, frame_log_variance,
-                                     noise[:, tf.minimum(n + 1, num_frames - 1)])
-            latent, (h, c_state) = predictor.step(fed_back, [h, c_state], training=False)
+            frame, latent, h, c_state = next_frame(
+                latent, h, c_state, noise[:, tf.minimum(n + 1, num_frames - 1)])
             return n + 1, latent, h, c_state, frames.write(n, frame)
 
         frames = tf.TensorArray(tf.float32, size=num_frames, element_shape=[None] + frame_shape)
         *_, frames = tf.while_loop(
             lambda n, *_: n < num_frames, generate_one,
-            (tf.constant(0), latent, state[0], state[1], frames),
+            (tf.constant(0), latent, h, c_state, frames),
         )
         # (N, B, H, W, C) --> (B, N, H, W, C)
         generated = tf.transpose(frames.stack(), [1, 0, 2, 3, 4])
         return {contract.FRAMES: _to_pixel_range(generated)}
 
-    return rollout
+    return unrolled if fixed_frames else looped

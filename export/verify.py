@@ -27,6 +27,7 @@ from tf_deepgifs import bouncing_balls
 TOLERANCE = 1e-4  # max abs difference allowed at any pixel of any frame, pixels in [0, 1]
 VERIFICATION_SEED = 0
 NUM_BALLS = 2
+FORMATS = ("onnx_runtime", "saved_model", "onnx_runtime_fixed")  # as named in the report
 
 
 def verification_inputs(metadata, batch, num_frames, seed=VERIFICATION_SEED):
@@ -92,28 +93,39 @@ def saved_model_in_fresh_process(saved_model, inputs):
             return {name: outputs[name] for name in outputs}
 
 
-def verify(rollout, onnx_path, saved_model, metadata, cases):
-    """Compares both formats with `rollout` (the TF function) on every (batch, N) of cases.
+def verify(rollout, onnx_path, saved_model, metadata, cases, fixed_onnx_path=None):
+    """Compares the formats with `rollout` (the TF function) on every (batch, N) of cases.
+
+    The fixed-length ONNX file, if given, is checked at the cases of its own N.
 
     Returns a report: {"tolerance", "passed", "cases": [{batch, frames, onnx_runtime,
-    saved_model}]} where the last two are per-frame max abs errors.
+    saved_model[, onnx_runtime_fixed]}]} where the formats' entries are per-frame max abs
+    errors.
     """
     session = onnx_session(onnx_path)
+    fixed = onnx_session(fixed_onnx_path) if fixed_onnx_path else None
+    fixed_frames = fixed.get_inputs()[1].shape[1] if fixed else None
     inputs = {f"b{batch}_n{frames}": verification_inputs(metadata, batch, frames)
               for batch, frames in cases}
     reloaded = saved_model_in_fresh_process(saved_model, inputs)
     report_cases = []
     for (batch, frames), (name, (seed, noise)) in zip(cases, inputs.items()):
         expected = rollout(seed, noise)[contract.FRAMES].numpy()
-        from_onnx = session.run([contract.FRAMES], {contract.SEED: seed, contract.NOISE: noise})[0]
-        report_cases.append({
+        feed = {contract.SEED: seed, contract.NOISE: noise}
+        case = {
             "batch": batch,
             "frames": frames,
-            "onnx_runtime": per_frame_error(expected, from_onnx),
+            "onnx_runtime": per_frame_error(expected, session.run([contract.FRAMES], feed)[0]),
             "saved_model": per_frame_error(expected, reloaded[name]),
-        })
+        }
+        if frames == fixed_frames:
+            case["onnx_runtime_fixed"] = per_frame_error(
+                expected, fixed.run([contract.FRAMES], feed)[0])
+        report_cases.append(case)
     passed = all(max(case[fmt]) <= TOLERANCE for case in report_cases
-                 for fmt in ("onnx_runtime", "saved_model"))
+                 for fmt in FORMATS if fmt in case)
+    if fixed and not any("onnx_runtime_fixed" in case for case in report_cases):
+        raise RuntimeError(f"no case has the fixed file's {fixed_frames} frames")
     return {"tolerance": TOLERANCE, "passed": passed, "cases": report_cases}
 
 
@@ -122,7 +134,7 @@ def summary_lines(report):
     lines = []
     for case in report["cases"]:
         parts = []
-        for fmt in ("onnx_runtime", "saved_model"):
+        for fmt in (f for f in FORMATS if f in case):
             errors = case[fmt]
             worst = int(np.argmax(errors))
             parts.append(f"{fmt} max {max(errors):.2e} (frame {worst + 1}), last {errors[-1]:.2e}")

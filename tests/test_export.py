@@ -34,17 +34,20 @@ def test_the_loop_rollout_generates_what_the_model_generates(tmp_path, frames):
     assert np.abs(zero_noise - exported).max() > 1e-3, "the noise must reach the frames"
 
 
-def test_export_writes_both_formats_agreeing_at_every_frame(exported_run):
+def test_export_writes_every_format_agreeing_at_every_frame(exported_run):
     run_dir, result = exported_run
     folder = run_dir / contract.EXPORT_DIR
-    assert sorted(p.name for p in folder.iterdir()) == [
-        contract.ONNX_FILE, contract.SAVED_MODEL_DIR, contract.REPORT_FILE]
+    assert sorted(p.name for p in folder.iterdir()) == sorted([
+        contract.ONNX_FILE, contract.FIXED_ONNX_FILE, contract.SAVED_MODEL_DIR, contract.REPORT_FILE])
     assert not (run_dir / "export.partial").exists()
     report = json.loads((folder / contract.REPORT_FILE).read_text())
     assert report["passed"] and report["opset"] == exporter.OPSET
     assert [(c["batch"], c["frames"]) for c in report["cases"]] == [(1, 2), (1, 4), (3, 2), (3, 4)]
     for case in report["cases"]:
-        for fmt in ("onnx_runtime", "saved_model"):
+        # The fixed-length file is checked at its own length, the trained horizon (4).
+        formats = ["onnx_runtime", "saved_model"] + (["onnx_runtime_fixed"] if case["frames"] == 4 else [])
+        assert sorted(f for f in verify.FORMATS if f in case) == sorted(formats)
+        for fmt in formats:
             assert len(case[fmt]) == case["frames"]
             assert max(case[fmt]) <= verify.TOLERANCE
     assert "batch  3,  4 frames: onnx_runtime max" in result.stdout  # the per-case summary
@@ -123,3 +126,11 @@ def test_export_errors_are_one_line(tmp_path, capsys):
     (tmp_path / "run" / "checkpoints" / "step_1.weights.h5").unlink()
     assert main(["export", "--run-dir", str(tmp_path / "run")]) == 2
     assert "has neither model.keras nor a checkpoint" in capsys.readouterr().err
+
+
+def test_the_fixed_length_file_is_unrolled_for_the_trained_horizon(exported_run):
+    proto = onnx.load(str(exported_run[0] / contract.EXPORT_DIR / contract.FIXED_ONNX_FILE))
+    noise = next(value for value in proto.graph.input if value.name == contract.NOISE)
+    assert [d.dim_param or d.dim_value for d in noise.type.tensor_type.shape.dim] == ["batch", 4, 6]
+    assert not any(node.op_type == "Loop" for node in proto.graph.node)
+    assert {p.key: p.value for p in proto.metadata_props}["contract"] == contract.CONTRACT_VERSION

@@ -178,3 +178,16 @@ def test_generator_errors_from_python_name_the_problem(model_path):
         generator.generate(np.zeros((1, 64, 64, 1)), 3)
     with pytest.raises(GeneratorError, match="frames must be a whole number from 1 to 1000, got 0"):
         generator.generate(np.zeros((2, 64, 64, 1)), 0)
+
+
+def test_the_fixed_length_file_generates_up_to_its_horizon_as_the_dynamic_one(exported_run, seed_images):
+    folder = exported_run[0] / contract.EXPORT_DIR
+    dynamic, fixed = Generator(str(folder / contract.ONNX_FILE)), Generator(str(folder / contract.FIXED_ONNX_FILE))
+    assert (dynamic.fixed_frames, fixed.fixed_frames) == (None, 4)
+    seed = seed_images[2][:2, ..., None].astype(np.float32) / 255.0
+    for frames in (2, 4):
+        np.testing.assert_allclose(
+            fixed.generate(seed, frames, samples=2, rng=np.random.default_rng(3)),
+            dynamic.generate(seed, frames, samples=2, rng=np.random.default_rng(3)), atol=1e-5)
+    with pytest.raises(GeneratorError, match="this model generates at most 4 frames .5 asked.; use generator.onnx"):
+        fixed.generate(seed, 5)
