@@ -71,6 +71,9 @@ class TrainConfig:
     keep_checkpoints: int = 3
     sample_sequences: int = 4  # sequences in the sample GIF written each epoch
     seed: int = 0  # weights, data order and sampling noise all derive from it
+    # XLA-compile each replica's step (fused elementwise ops, fewer kernel launches): meant
+    # for GPUs; on our 2-core CPU a paper step takes 15% less time (BENCHMARKS.md).
+    jit_compile: bool = False
     run_dir: Optional[str] = None  # None: runs/<dataset>-<preset>
 
     def __post_init__(self):

@@ -125,8 +125,13 @@ def build_model(config, strategy, video_shape):
     return model
 
 
-def distributed(strategy, model, step_fn):
-    """A compiled function running `step_fn` on every replica; returns the metrics."""
+def distributed(strategy, model, step_fn, jit_compile=False):
+    """A compiled function running `step_fn` on every replica; returns the metrics.
+
+    jit_compile: XLA-compile each replica's step (TrainConfig.jit_compile).
+    """
+    if jit_compile:
+        step_fn = tf.function(step_fn, jit_compile=True)
 
     @tf.function
     def run(batch):
@@ -204,8 +209,8 @@ def train(config, preset="paper"):
     if step:
         print(f"Resuming {run_dir} at step {step} of {total_steps}.")
 
-    train_step = distributed(strategy, model, model.train_step)
-    validation_step = distributed(strategy, model, model.test_step)
+    train_step = distributed(strategy, model, model.train_step, t.jit_compile)
+    validation_step = distributed(strategy, model, model.test_step, t.jit_compile)
     writers = {name: tf.summary.create_file_writer(os.path.join(run_dir, "logs", name))
                for name in ("train", "validation")} if chief else {}
     validation_batches = strategy.experimental_distribute_dataset(
