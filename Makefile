@@ -7,6 +7,8 @@
 #        verified (RUN defaults to the run `make train` with the same DATASET and PRESET writes)
 #   make evaluate RUN=...              metrics on the test split, report and figures in RUN/evaluation
 #        (ARGS="--limit 500 --samples 10 ..."; see python -m tf_deepgifs evaluate --help)
+#   make bench                         every benchmark at the paper's sizes, into BENCHMARKS.md
+#        (about 10 minutes on 2 cores; ARGS="--export-dir RUN/export --steps 5")
 # Optional: DATA_DIR=<TFDS data dir> (default: TFDS's, ~/tensorflow_datasets),
 #           MANUAL_DIR=<folder with MNIST IDX files> for moving_mnist without internet.
 
@@ -22,13 +24,14 @@ INSTALLED := $(VENV)/.installed
 DATA_ARGS = --dataset $(DATASET) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) \
             $(if $(MANUAL_DIR),--manual-dir $(MANUAL_DIR))
 
-.PHONY: venv test data train export evaluate clean-venv
+.PHONY: venv test data train export evaluate bench clean-venv
 
 venv: $(INSTALLED)
 
-$(INSTALLED): requirements.txt constraints.txt pyproject.toml
+$(INSTALLED): requirements.txt benchmarks/requirements.txt constraints.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt \
+	    -r benchmarks/requirements.txt -c constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
@@ -46,6 +49,9 @@ export: $(INSTALLED)
 
 evaluate: $(INSTALLED)
 	$(PY) -m tf_deepgifs evaluate --run-dir $(RUN) $(ARGS)
+
+bench: $(INSTALLED)
+	$(PY) benchmarks/run_all.py --out BENCHMARKS.md $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

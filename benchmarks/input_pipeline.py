@@ -7,6 +7,7 @@ Compare with what a train step consumes: batch_size / step time.
 """
 
 import argparse
+import json
 import os
 import time
 
@@ -33,8 +34,10 @@ def main():
     for _ in range(args.batches):
         next(iterator)
     seconds = time.perf_counter() - started
-    print(f"{args.batches * args.batch_size / seconds:.0f} sequences/s "
-          f"({args.batches} batches of {args.batch_size} in {seconds:.1f} s)")
+    rate = args.batches * args.batch_size / seconds
+    print(f"{rate:.0f} sequences/s ({args.batches} batches of {args.batch_size} in {seconds:.1f} s)")
+    print(json.dumps({"benchmark": "input_pipeline", "dataset": args.dataset, "batch": args.batch_size,
+                      "batches": args.batches, "sequences_per_second": rate}))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ as `train.py` runs it on one device.
 """
 
 import argparse
+import json
 import os
 import time
 
@@ -26,13 +27,14 @@ def main():
     parser.add_argument("--frames", type=int, default=20)
     parser.add_argument("--mode", default="teacher_forced")
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--jit-compile", action="store_true", help="compile the step with XLA")
     args = parser.parse_args()
     config = Config(train=TrainConfig(batch_size=args.batch_size, mode=args.mode),
                     data=DataConfig(num_frames=args.frames))
     shape = (args.frames, 64, 64, 1)
     model = train.build_model(config, tf.distribute.get_strategy(), shape)
     videos = tf.constant(np.random.default_rng(0).uniform(-1, 1, (args.batch_size,) + shape), tf.float32)
-    step = tf.function(model.train_step)
+    step = tf.function(model.train_step, jit_compile=args.jit_compile)
     started = time.perf_counter()
     step(videos)["g_loss"].numpy()
     tracing = time.perf_counter() - started
@@ -41,8 +43,13 @@ def main():
         started = time.perf_counter()
         step(videos)["g_loss"].numpy()
         times.append(time.perf_counter() - started)
-    print(f"{args.mode}, batch {args.batch_size} x {args.frames} frames: "
-          f"{np.median(times):.2f} s per step (median of {args.steps}; first call {tracing:.1f} s)")
+    seconds = float(np.median(times))
+    print(f"{args.mode}, batch {args.batch_size} x {args.frames} frames: {seconds:.2f} s per step, "
+          f"{args.batch_size * args.frames / seconds:.1f} frames/s (median of {args.steps}; "
+          f"first call {tracing:.1f} s{', XLA' if args.jit_compile else ''})")
+    print(json.dumps({"benchmark": "train_step", "framework": "tensorflow", "version": tf.__version__,
+                      "jit_compile": args.jit_compile, "batch": args.batch_size, "frames": args.frames,
+                      "seconds": seconds, "first_call": tracing, "steps": args.steps}))
 
 
 if __name__ == "__main__":

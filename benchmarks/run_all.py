@@ -1,0 +1,228 @@
+"""`make bench`: every benchmark, each in its own process, and BENCHMARKS.md from them.
+
+    python benchmarks/run_all.py [--out BENCHMARKS.md] [--steps 3] [--export-dir DIR]
+        [--data-dir DIR] [--tiny]
+
+1. train step, paper preset (batch 32 x 20 frames): TensorFlow, TensorFlow with XLA, and
+   the PyTorch reference (benchmarks/torch_reference.py), frames/s and their ratio;
+   where the time goes per network (train_step_parts.py)
+2. FLOPs of a train step and of a generated frame, against the measured matmul rate
+3. rollout latency, 1 and 32 sequences x 19 frames: SavedModel, ONNX, fixed-length ONNX
+4. the input pipeline from the built dataset (skipped if it is not built)
+5. peak resident memory of every process above, and of the ONNX runner making a GIF
+
+Without --export-dir an untrained paper-preset run is exported into a temporary folder
+(the weights do not change the time). --tiny runs everything at a toy size, only to
+check that the scripts work (the test suite does that); its numbers mean nothing.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # this process imports TensorFlow too
+REPO = pathlib.Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+
+def run(argv, log):
+    """Runs one benchmark; returns (its JSON record, its peak RSS in MiB, its command)."""
+    command = " ".join(shlex.quote(str(a)) for a in ["python"] + list(argv))
+    log(f"$ {command}")
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen([PYTHON] + [str(a) for a in argv], cwd=REPO, stdout=out,
+                                   stderr=err, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        lines = out.read().splitlines()
+        if process.returncode != 0:
+            raise RuntimeError(f"`{command}` failed:\n{err.read()[-3000:]}")
+    for line in lines[:-1]:
+        log(f"  {line}")
+    record = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
+    return record, usage.ru_maxrss / 1024, command  # Linux reports KiB
+
+
+def machine():
+    """CPU model, cores, memory and the versions that matter."""
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                if line.startswith("model name")), platform.processor())
+    memory_kib = next(int(line.split()[1]) for line in open("/proc/meminfo")
+                      if line.startswith("MemTotal"))
+    versions = subprocess.run(
+        [PYTHON, "-c", "import tensorflow, keras, onnxruntime, torch, numpy; print(tensorflow.__version__, "
+         "keras.__version__, onnxruntime.__version__, torch.__version__, numpy.__version__)"],
+        capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")).stdout.split()
+    names = ("tensorflow", "keras", "onnxruntime", "torch", "numpy")
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(memory_kib / 2**20, 1),
+            "python": platform.python_version(), **dict(zip(names, versions))}
+
+
+def untrained_export(folder, tiny, log):
+    """A run directory with untrained weights, exported; returns its export folder."""
+    sys.path.insert(0, str(REPO))
+    import tensorflow as tf
+
+    from tf_deepgifs import train
+    from tf_deepgifs.config import Config, ModelConfig
+
+    model = ModelConfig(encoder_filters=(4, 8, 8, 8), latent_dim=6, lstm_units=8,
+                        discriminator_units=6) if tiny else ModelConfig()
+    config = Config(model=model)
+    train.write_config(folder, config, "paper")
+    network = train.build_model(config, tf.distribute.get_strategy(), (20, 64, 64, 1))
+    train.Checkpoints(os.path.join(folder, "checkpoints"), 1).save(network, 0)
+    run(["-m", "tf_deepgifs", "export", "--run-dir", folder], log)
+    return os.path.join(folder, "export")
+
+
+def seed_png(path):
+    """A Bouncing Balls frame to seed the ONNX runner with."""
+    import imageio.v2 as imageio
+
+    from tf_deepgifs import bouncing_balls, data
+
+    video = bouncing_balls.generate([data.example_rng(0, "test", 0)], 1, 2, 64).video
+    imageio.imwrite(path, video[0, 0, ..., 0])
+    return path
+
+
+def measure(args, log):
+    """Every benchmark's record, peak memory and command, by name."""
+    size = ["--batch-size", "1", "--frames", "3"] if args.tiny else ["--batch-size", "32", "--frames", "20"]
+    steps = ["--steps", "1" if args.tiny else str(args.steps)]
+    results = {}
+    results["flops"] = run(["benchmarks/flops.py", *size] + (["--matmul-size", "64"] if args.tiny else []), log)
+    results["tensorflow"] = run(["benchmarks/train_step.py", *size, *steps], log)
+    results["tensorflow_xla"] = run(["benchmarks/train_step.py", *size, *steps, "--jit-compile"], log)
+    results["pytorch"] = run(["benchmarks/torch_reference.py", *size, *steps], log)
+    results["parts"] = run(["benchmarks/train_step_parts.py", *size], log)
+    with tempfile.TemporaryDirectory() as scratch:
+        export_dir = args.export_dir or untrained_export(os.path.join(scratch, "run"), args.tiny, log)
+        repeats = ["--repeats", "1" if args.tiny else "5"]
+        results["latency"] = run(["benchmarks/rollout_latency.py", "--export-dir", export_dir, *repeats], log)
+        png = seed_png(os.path.join(scratch, "seed.png"))
+        results["runner"] = run(["-m", "export.generate", "--model",
+                                 os.path.join(export_dir, "generator_fixed.onnx"), "--seed", png,
+                                 "--out", os.path.join(scratch, "out.gif")], log)
+    sys.path.insert(0, str(REPO))
+    from tf_deepgifs import data
+
+    if data.is_built("bouncing_balls", args.data_dir):
+        extra = ["--data-dir", args.data_dir] if args.data_dir else []
+        batches = ["--batch-size", "2", "--batches", "1"] if args.tiny else []
+        results["pipeline"] = run(["benchmarks/input_pipeline.py", *extra, *batches], log)
+    else:
+        log("bouncing_balls is not built (make data): the input pipeline is not measured.")
+    return results
+
+
+def write_report(path, results, info, argv):
+    """BENCHMARKS.md: every number beside the command that gave it."""
+    lines = ["# Benchmarks\n", f"Written by `python benchmarks/run_all.py {' '.join(argv)}` "
+             f"(`make bench`) on {datetime.date.today()}.\n",
+             f"Machine: {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB; Python "
+             f"{info['python']}, TensorFlow {info.get('tensorflow')}, Keras {info.get('keras')}, "
+             f"ONNX Runtime {info.get('onnxruntime')}, PyTorch {info.get('torch')}, NumPy "
+             f"{info.get('numpy')}.\n"]
+    lines += training_section(results) + latency_section(results) + pipeline_section(results)
+    lines += memory_section(results)
+    pathlib.Path(path).write_text("\n".join(lines) + "\n")
+
+
+def training_section(results):
+    flops, _, flops_command = results["flops"]
+    rate = flops["matmul_flops_per_second"]
+    lines = ["## 1-2. Training throughput and the arithmetic floor\n",
+             f"One train step of batch {flops['batch']} x {flops['frames']} frames is "
+             f"{flops['train_step_flops'] / 1e9:.1f} GFLOP (forward x 3; counted from the layer "
+             f"shapes in `benchmarks/flops.py`); one generated frame "
+             f"{flops['generated_frame_flops'] / 1e6:.1f} MFLOP. The machine's float32 matmul "
+             f"rate is {rate / 1e9:.1f} GFLOP/s: a step cannot take less than "
+             f"{flops['train_step_flops'] / rate:.2f} s. (`{flops_command}`)\n",
+             "| implementation | s per step | frames/s | GFLOP/s | of the matmul rate | command |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for name, label in (("tensorflow", "tf_deepgifs (TensorFlow)"),
+                        ("tensorflow_xla", "tf_deepgifs, XLA (`jit_compile`)"),
+                        ("pytorch", "PyTorch reference, eager")):
+        record, _, command = results[name]
+        achieved = flops["train_step_flops"] / record["seconds"]
+        lines.append(f"| {label} | {record['seconds']:.2f} | "
+                     f"{record['batch'] * record['frames'] / record['seconds']:.1f} | "
+                     f"{achieved / 1e9:.1f} | {achieved / rate:.0%} | `{command}` |")
+    tf_speed = results["pytorch"][0]["seconds"] / results["tensorflow"][0]["seconds"]
+    xla_speed = results["pytorch"][0]["seconds"] / results["tensorflow_xla"][0]["seconds"]
+    lines.append(f"\nTensorFlow runs the step {tf_speed:.2f}x as fast as the PyTorch reference, "
+                 f"{xla_speed:.2f}x with XLA.\n")
+    parts, _, command = results["parts"]
+    lines += ["Where the time goes (each network alone on its share of one step; "
+              f"`{command}`):\n", "| network | pass | frames | ms | GFLOP/s |", "| --- | --- | --- | --- | --- |"]
+    for part in parts["results"]:
+        lines.append(f"| {part['network']} | {part['pass']} | {part['items']} | "
+                     f"{part['seconds'] * 1000:.0f} | {part['flops_per_second'] / 1e9:.1f} |")
+    return lines + [""]
+
+
+def latency_section(results):
+    record, _, command = results["latency"]
+    flops = results["flops"][0]
+    floor = flops["generated_frame_flops"] / flops["matmul_flops_per_second"] * 1000
+    lines = ["## 3. Rollout latency\n",
+             f"One call generating {record['results'][0]['frames']} frames from one seed frame per "
+             f"sequence, median of {record['repeats']} after a warm-up; ONNX Runtime on its CPU "
+             f"provider with {record['onnx_threads']} intra-op threads, TensorFlow with its "
+             f"defaults. The floor is the FLOPs at the matmul rate ({floor:.2f} ms per frame). "
+             f"(`{command}`)\n",
+             "| runtime | batch | ms | frames/s | x the floor |", "| --- | --- | --- | --- | --- |"]
+    for r in record["results"]:
+        lines.append(f"| {r['runtime']} | {r['batch']} | {r['ms']:.1f} | {r['frames_per_second']:.0f} | "
+                     f"{r['ms'] / (floor * r['batch'] * r['frames']):.2f} |")
+    return lines + [""]
+
+
+def pipeline_section(results):
+    if "pipeline" not in results:
+        return ["## 4. Input pipeline\n", "Not measured: the dataset was not built.\n"]
+    record, _, command = results["pipeline"]
+    step = results["tensorflow"][0]
+    consumed = step["batch"] / step["seconds"]
+    return ["## 4. Input pipeline\n",
+            f"tf.data delivers {record['sequences_per_second']:.0f} sequences/s from the built "
+            f"Bouncing Balls; a train step consumes {consumed:.1f} sequences/s: "
+            f"{record['sequences_per_second'] / consumed:.0f}x headroom. (`{command}`)\n"]
+
+
+def memory_section(results):
+    lines = ["## 5. Peak resident memory\n", "| process | MiB |", "| --- | --- |"]
+    for name in ("tensorflow", "tensorflow_xla", "pytorch", "latency", "runner", "pipeline"):
+        if name in results:
+            lines.append(f"| `{results[name][2]}` | {results[name][1]:.0f} |")
+    return lines + [""]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="BENCHMARKS.md")
+    parser.add_argument("--steps", type=int, default=3, help="timed train steps (median)")
+    parser.add_argument("--export-dir", help="an export/ folder (default: an untrained one)")
+    parser.add_argument("--data-dir", help="TFDS data directory (default: TFDS's)")
+    parser.add_argument("--tiny", action="store_true", help="toy sizes: checks the scripts run")
+    args = parser.parse_args()
+    log = lambda line: print(line, flush=True)  # noqa: E731
+    info = machine()
+    results = measure(args, log)
+    write_report(args.out, results, info, sys.argv[1:])
+    log(f"Wrote {args.out}.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""The benchmark scripts: each runs at a tiny size (no timings asserted), and the
+PyTorch reference and the FLOP count describe the same networks as the library."""
+
+import os
+import subprocess
+import sys
+
+import tensorflow as tf
+
+from tests.conftest import ENV, REPO
+from tf_deepgifs import train
+from tf_deepgifs.config import Config, ModelConfig
+
+sys.path.insert(0, os.path.join(REPO, "benchmarks"))
+import flops  # noqa: E402
+import torch_reference  # noqa: E402  (benchmarks/requirements.txt, installed by make)
+
+
+def _run(*argv):
+    return subprocess.run([sys.executable] + list(argv), cwd=REPO, env=ENV,
+                          capture_output=True, text=True, timeout=600)
+
+
+def _paper_model():
+    return train.build_model(Config(), tf.distribute.get_strategy(), (20, 64, 64, 1))
+
+
+def test_the_pytorch_reference_has_the_same_networks():
+    model, reference = _paper_model(), torch_reference.DeepGIF()
+    for name in ("encoder", "decoder", "predictor", "discriminator"):
+        ours = sum(int(tf.size(v)) for v in getattr(model, name).trainable_variables)
+        theirs = sum(p.numel() for p in getattr(reference, name).parameters())
+        if name == "predictor":  # PyTorch's LSTM keeps two bias vectors where Keras has one
+            theirs -= 4 * ModelConfig().lstm_units
+        assert ours == theirs, name
+
+
+def test_the_flop_count_of_a_conv_and_a_dense_layer_is_twice_their_multiply_adds():
+    c = ModelConfig()
+    # Encoder: 64x64x1 -> 32x32x32 -> 16x16x64 -> 8x8x128 -> 4x4x256, 4x4 kernels; two heads.
+    convs = 32 * 32 * 32 * 16 * 1 + 16 * 16 * 64 * 16 * 32 + 8 * 8 * 128 * 16 * 64 + 4 * 4 * 256 * 16 * 128
+    assert flops.encoder_flops(c) == 2 * (convs + 2 * 4096 * 95)
+    assert flops.predictor_flops(c) == 2 * ((95 + 200) * 800 + 200 * 95)
+    assert flops.train_step_flops(c, 32, 20) == 3 * (
+        640 * flops.encoder_flops(c) + 1248 * flops.decoder_flops(c) + 608 * flops.predictor_flops(c)
+        + 1856 * flops.discriminator_flops(c))
+
+
+def test_every_benchmark_runs_at_a_tiny_size_and_the_report_names_its_commands(tmp_path):
+    data_dir = tmp_path / "data"
+    built = _run("-m", "tf_deepgifs", "data", "--data-dir", str(data_dir), "--max-examples-per-split", "4")
+    assert built.returncode == 0, built.stderr[-2000:]
+    report = tmp_path / "BENCHMARKS.md"
+    result = _run("benchmarks/run_all.py", "--tiny", "--out", str(report), "--data-dir", str(data_dir))
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    text = report.read_text()
+    for heading in ("Training throughput", "Rollout latency", "Input pipeline", "Peak resident memory"):
+        assert heading in text, heading
+    for script in ("flops.py", "train_step.py", "torch_reference.py", "train_step_parts.py",
+                   "rollout_latency.py", "input_pipeline.py", "export.generate"):
+        assert f"python benchmarks/{script}" in text or f"python -m {script}" in text, script
+    assert "onnx_fixed | 1 |" in text and "| PyTorch reference, eager |" in text
