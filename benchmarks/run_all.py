@@ -1,14 +1,17 @@
 """`make bench`: every benchmark, each in its own process, and BENCHMARKS.md from them.
 
     python benchmarks/run_all.py [--out BENCHMARKS.md] [--steps 3] [--export-dir DIR]
-        [--data-dir DIR] [--tiny]
+        [--data-dir DIR] [--build] [--tiny]
 
 1. train step, paper preset (batch 32 x 20 frames): TensorFlow, TensorFlow with XLA, and
    the PyTorch reference (benchmarks/torch_reference.py), frames/s and their ratio;
    where the time goes per network (train_step_parts.py)
 2. FLOPs of a train step and of a generated frame, against the measured matmul rate
 3. rollout latency, 1 and 32 sequences x 19 frames: SavedModel, ONNX, fixed-length ONNX
-4. the input pipeline from the built dataset (skipped if it is not built)
+4. the input pipeline from the built dataset (skipped if it is not built); with
+   --build, the wall time of building each dataset's 100,000 sequences from scratch
+   (Moving MNIST from generated stand-in digits in the MNIST file format: the time is
+   the rendering's, whatever the digits)
 5. peak resident memory of every process above, and of the ONNX runner making a GIF
 
 Without --export-dir an untrained paper-preset run is exported into a temporary folder
@@ -26,10 +29,12 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # this process imports TensorFlow too
 REPO = pathlib.Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
+sys.path.insert(0, str(REPO))  # tf_deepgifs, for the untrained export and the stand-in digits
 
 
 def run(argv, log):
@@ -69,7 +74,6 @@ def machine():
 
 def untrained_export(folder, tiny, log):
     """A run directory with untrained weights, exported; returns its export folder."""
-    sys.path.insert(0, str(REPO))
     import tensorflow as tf
 
     from tf_deepgifs import train
@@ -114,7 +118,6 @@ def measure(args, log):
         results["runner"] = run(["-m", "export.generate", "--model",
                                  os.path.join(export_dir, "generator_fixed.onnx"), "--seed", png,
                                  "--out", os.path.join(scratch, "out.gif")], log)
-    sys.path.insert(0, str(REPO))
     from tf_deepgifs import data
 
     if data.is_built("bouncing_balls", args.data_dir):
@@ -123,7 +126,27 @@ def measure(args, log):
         results["pipeline"] = run(["benchmarks/input_pipeline.py", *extra, *batches], log)
     else:
         log("bouncing_balls is not built (make data): the input pipeline is not measured.")
+    if args.build:
+        results["builds"] = measure_builds(args.tiny, log)
     return results
+
+
+def measure_builds(tiny, log):
+    """{dataset: (seconds, peak MiB, command)} for a build from scratch in a scratch dir."""
+    from tf_deepgifs import testing
+
+    builds = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        # MNIST's own sizes; the builder keeps 10,000 train digits for validation.
+        counts = (10_050, 20) if tiny else (60_000, 10_000)
+        manual = testing.write_fake_mnist(os.path.join(scratch, "mnist"), *counts)
+        for dataset, extra in (("bouncing_balls", []), ("moving_mnist", ["--manual-dir", manual])):
+            limit = ["--max-examples-per-split", "4"] if tiny else []
+            started = time.perf_counter()
+            _, memory, command = run(["-m", "tf_deepgifs", "data", "--dataset", dataset, "--data-dir",
+                                      os.path.join(scratch, dataset), *extra, *limit], log)
+            builds[dataset] = (time.perf_counter() - started, memory, command)
+    return builds
 
 
 def write_report(path, results, info, argv):
@@ -190,15 +213,25 @@ def latency_section(results):
 
 
 def pipeline_section(results):
-    if "pipeline" not in results:
-        return ["## 4. Input pipeline\n", "Not measured: the dataset was not built.\n"]
-    record, _, command = results["pipeline"]
-    step = results["tensorflow"][0]
-    consumed = step["batch"] / step["seconds"]
-    return ["## 4. Input pipeline\n",
-            f"tf.data delivers {record['sequences_per_second']:.0f} sequences/s from the built "
-            f"Bouncing Balls; a train step consumes {consumed:.1f} sequences/s: "
-            f"{record['sequences_per_second'] / consumed:.0f}x headroom. (`{command}`)\n"]
+    lines = ["## 4. Input pipeline\n"]
+    if "pipeline" in results:
+        record, _, command = results["pipeline"]
+        step = results["tensorflow"][0]
+        consumed = step["batch"] / step["seconds"]
+        lines.append(f"tf.data delivers {record['sequences_per_second']:.0f} sequences/s from the "
+                     f"built Bouncing Balls; a train step consumes {consumed:.1f} sequences/s: "
+                     f"{record['sequences_per_second'] / consumed:.0f}x headroom. (`{command}`)\n")
+    else:
+        lines.append("Not measured: the dataset was not built.\n")
+    if "builds" in results:
+        lines += ["Building each dataset from scratch (train 80,000 + validation 10,000 + test "
+                  "10,000 sequences; Moving MNIST from stand-in digits in MNIST's file format, "
+                  "written by `tf_deepgifs.testing.write_fake_mnist`):\n",
+                  "| dataset | wall time | peak MiB | command |", "| --- | --- | --- | --- |"]
+        for dataset, (seconds, memory, command) in results["builds"].items():
+            lines.append(f"| {dataset} | {seconds // 60:.0f} min {seconds % 60:.0f} s | {memory:.0f} | `{command}` |")
+        lines.append("")
+    return lines
 
 
 def memory_section(results):
@@ -215,6 +248,8 @@ def main():
     parser.add_argument("--steps", type=int, default=3, help="timed train steps (median)")
     parser.add_argument("--export-dir", help="an export/ folder (default: an untrained one)")
     parser.add_argument("--data-dir", help="TFDS data directory (default: TFDS's)")
+    parser.add_argument("--build", action="store_true",
+                        help="also time building both datasets from scratch (about 10 minutes)")
     parser.add_argument("--tiny", action="store_true", help="toy sizes: checks the scripts run")
     args = parser.parse_args()
     log = lambda line: print(line, flush=True)  # noqa: E731
