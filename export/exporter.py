@@ -12,9 +12,7 @@ The files are written to `export.partial/`, verified, and only then renamed to `
 look finished.
 """
 
-import os
 import pathlib
-import shutil
 
 import keras
 import onnx
@@ -131,25 +129,16 @@ def export_run(run_dir, weights=None, opset=OPSET, log=print):
     properties = metadata(config, preset)
 
     final = pathlib.Path(run_dir) / contract.EXPORT_DIR
-    partial = final.with_name(final.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    try:
+    with runs.replaced_when_done(final) as partial:
         report = _write_and_verify(model, rollout, partial, properties, config, opset)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    report["weights"] = source
-    verify.write_report(partial / contract.REPORT_FILE, report)
-    log("Max abs difference from the TensorFlow rollout, per case (pixels in [0, 1]):")
-    for line in verify.summary_lines(report):
-        log(line)
-    if not report["passed"]:
-        shutil.rmtree(partial)
-        raise ExportError(f"the exported files differ from the model by more than "
-                          f"{verify.TOLERANCE} (per-frame errors above); nothing was written.")
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(partial, final)
+        report["weights"] = source
+        verify.write_report(partial / contract.REPORT_FILE, report)
+        log("Max abs difference from the TensorFlow rollout, per case (pixels in [0, 1]):")
+        for line in verify.summary_lines(report):
+            log(line)
+        if not report["passed"]:
+            raise ExportError(f"the exported files differ from the model by more than "
+                              f"{verify.TOLERANCE} (per-frame errors above); nothing was written.")
     log(f"Wrote {final / contract.ONNX_FILE}, {contract.FIXED_ONNX_FILE} and "
         f"{contract.SAVED_MODEL_DIR}; all agree with the model within {verify.TOLERANCE} at "
         "every frame.")

@@ -104,7 +104,8 @@ def verify(rollout, onnx_path, saved_model, metadata, cases, fixed_onnx_path=Non
     """
     session = onnx_session(onnx_path)
     fixed = onnx_session(fixed_onnx_path) if fixed_onnx_path else None
-    fixed_frames = fixed.get_inputs()[1].shape[1] if fixed else None
+    fixed_frames = ({i.name: i for i in fixed.get_inputs()}[contract.NOISE].shape[1]
+                    if fixed else None)
     inputs = {f"b{batch}_n{frames}": verification_inputs(metadata, batch, frames)
               for batch, frames in cases}
     reloaded = saved_model_in_fresh_process(saved_model, inputs)

@@ -25,9 +25,7 @@ a sequence do not depend on the batch size or on `limit`.
 
 import dataclasses
 import json
-import os
 import pathlib
-import shutil
 import time
 
 import numpy as np
@@ -162,10 +160,9 @@ def evaluate_batches(rollout, batches, context_frames, horizon, latent, options,
         baseline = copy_last_frame(context, horizon)
         add_image_metrics(curves, "model", truth, deterministic)
         add_image_metrics(curves, "baseline", truth, baseline)
-        positions = batch.get("positions")
-        radius = float(batch["radius"][0]) if positions is not None else None
-        future = positions[:, context_frames:] if positions is not None else None
-        if positions is not None:
+        future, radius = None, None  # the balls' true positions, where the data has them
+        if "positions" in batch:
+            future, radius = batch["positions"][:, context_frames:], float(batch["radius"][0])
             add_motion_metrics(curves, "model", deterministic, future, radius)
             add_motion_metrics(curves, "baseline", baseline, future, radius)
             add_motion_metrics(curves, "ground_truth", truth, future, radius)
@@ -261,17 +258,9 @@ def evaluate(run_dir, options=EvaluationConfig(), weights=None, log=print):
         "sequences_per_second": round(count / seconds, 2),
     }
     final = pathlib.Path(run_dir) / EVALUATION_DIR
-    partial = final.with_name(final.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    try:
+    with runs.replaced_when_done(final) as partial:
         report["figures"] = write_figures(partial, model, report, strip, options)
         (partial / REPORT_FILE).write_text(json.dumps(report, indent=1))
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(partial, final)
     for line in format_summary(report["summary"], variants):
         log(line)
     log(f"{count} sequences in {seconds:.0f} s; report and figures in {final}.")

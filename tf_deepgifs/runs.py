@@ -4,9 +4,11 @@ What `export` and `evaluate` share: both take `--run-dir` (and optionally `--wei
 and need the run's model with the weights it trained, in inference mode.
 """
 
+import contextlib
 import json
 import os
 import pathlib
+import shutil
 
 import keras
 import tensorflow as tf
@@ -65,3 +67,23 @@ def first_line(error):
     """An exception's message cut to its first line (Keras' run to dozens)."""
     text = str(error).strip()
     return text.splitlines()[0][:200] if text else type(error).__name__
+
+
+@contextlib.contextmanager
+def replaced_when_done(folder):
+    """Yields an empty `<folder>.partial` to write into; on success it replaces `folder`.
+
+    If the block raises, the partial folder is removed and `folder` is left as it was:
+    an interrupted export or evaluation never leaves files that look finished.
+    """
+    final = pathlib.Path(folder)
+    partial = final.with_name(final.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        yield partial
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(partial, final)
