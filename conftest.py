@@ -8,6 +8,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import tf_deepgifs  # noqa: E402, F401  (first: it sets TensorFlow's options before TF loads)
 import tensorflow as tf  # noqa: E402
 
 tf.config.set_logical_device_configuration(

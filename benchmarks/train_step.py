@@ -15,9 +15,9 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
-from tf_deepgifs import train  # noqa: E402
+from tf_deepgifs import train  # noqa: E402  (first: it switches oneDNN on before TF loads)
+import tensorflow as tf  # noqa: E402
 from tf_deepgifs.config import Config, DataConfig, TrainConfig  # noqa: E402
 
 
