@@ -5,6 +5,7 @@ import dataclasses
 import keras
 
 from tf_deepgifs.config import ModelConfig
+from tf_deepgifs.models.batch_norm import BatchNormalization
 
 
 def as_model_config(config):
@@ -44,14 +45,14 @@ def conv(filters, kernel_size, strides, config, name):
 
 
 def batch_norm(config, name):
-    """BatchNormalization with the authors' momentum and epsilon.
+    """BatchNormalization with the authors' momentum and epsilon (fused on TensorFlow).
 
     Under a multi-device strategy each replica normalises by its own share of the batch.
     Keras' `synchronized=True` was tried: TensorFlow then starts the all-reduces of
     parallel branches (decoder, discriminator) in a different order on each replica and
     the step fails ("Shape mismatch in the collective instance").
     """
-    return keras.layers.BatchNormalization(
+    return BatchNormalization(
         momentum=config.batchnorm_momentum, epsilon=config.batchnorm_epsilon, name=name
     )
 
