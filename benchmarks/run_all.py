@@ -3,9 +3,10 @@
     python benchmarks/run_all.py [--out BENCHMARKS.md] [--steps 3] [--export-dir DIR]
         [--data-dir DIR] [--build] [--tiny]
 
-1. train step, paper preset (batch 32 x 20 frames): TensorFlow, TensorFlow with XLA, and
-   the PyTorch reference (benchmarks/torch_reference.py), frames/s and their ratio;
-   where the time goes per network (train_step_parts.py)
+1. train step, paper preset (batch 32 x 20 frames): TensorFlow (as tf_deepgifs runs it,
+   oneDNN on), TensorFlow without oneDNN, TensorFlow with XLA, and the PyTorch reference
+   (benchmarks/torch_reference.py) in its default NCHW layout and in channels_last,
+   frames/s and the ratios; where the time goes per network (train_step_parts.py)
 2. FLOPs of a train step and of a generated frame, against the measured matmul rate
 3. rollout latency, 1 and 32 sequences x 19 frames: SavedModel, ONNX, fixed-length ONNX
 4. the input pipeline from the built dataset (skipped if it is not built); with
@@ -37,13 +38,18 @@ PYTHON = sys.executable
 sys.path.insert(0, str(REPO))  # tf_deepgifs, for the untrained export and the stand-in digits
 
 
-def run(argv, log):
-    """Runs one benchmark; returns (its JSON record, its peak RSS in MiB, its command)."""
-    command = " ".join(shlex.quote(str(a)) for a in ["python"] + list(argv))
+def run(argv, log, env=None):
+    """Runs one benchmark; returns (its JSON record, its peak RSS in MiB, its command).
+
+    env: {name: value} set for this benchmark only (and written before its command).
+    """
+    env = env or {}
+    command = " ".join([f"{k}={shlex.quote(v)}" for k, v in env.items()]
+                       + [shlex.quote(str(a)) for a in ["python"] + list(argv)])
     log(f"$ {command}")
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         process = subprocess.Popen([PYTHON] + [str(a) for a in argv], cwd=REPO, stdout=out,
-                                   stderr=err, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+                                   stderr=err, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **env))
         _, status, usage = os.wait4(process.pid, 0)
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
@@ -107,8 +113,12 @@ def measure(args, log):
     results = {}
     results["flops"] = run(["benchmarks/flops.py", *size] + (["--matmul-size", "64"] if args.tiny else []), log)
     results["tensorflow"] = run(["benchmarks/train_step.py", *size, *steps], log)
+    results["tensorflow_no_onednn"] = run(["benchmarks/train_step.py", *size, *steps], log,
+                                          env={"TF_ENABLE_ONEDNN_OPTS": "0"})
     results["tensorflow_xla"] = run(["benchmarks/train_step.py", *size, *steps, "--jit-compile"], log)
     results["pytorch"] = run(["benchmarks/torch_reference.py", *size, *steps], log)
+    results["pytorch_channels_last"] = run(
+        ["benchmarks/torch_reference.py", *size, *steps, "--channels-last"], log)
     results["parts"] = run(["benchmarks/train_step_parts.py", *size], log)
     with tempfile.TemporaryDirectory() as scratch:
         export_dir = args.export_dir or untrained_export(os.path.join(scratch, "run"), args.tiny, log)
@@ -174,18 +184,24 @@ def training_section(results):
              f"{flops['train_step_flops'] / rate:.2f} s. (`{flops_command}`)\n",
              "| implementation | s per step | frames/s | GFLOP/s | of the matmul rate | command |",
              "| --- | --- | --- | --- | --- | --- |"]
-    for name, label in (("tensorflow", "tf_deepgifs (TensorFlow)"),
+    for name, label in (("tensorflow", "tf_deepgifs (TensorFlow, oneDNN on: the default)"),
+                        ("tensorflow_no_onednn", "tf_deepgifs, oneDNN off"),
                         ("tensorflow_xla", "tf_deepgifs, XLA (`jit_compile`)"),
-                        ("pytorch", "PyTorch reference, eager")):
+                        ("pytorch", "PyTorch reference, eager, NCHW (PyTorch's default)"),
+                        ("pytorch_channels_last", "PyTorch reference, eager, channels_last")):
         record, _, command = results[name]
         achieved = flops["train_step_flops"] / record["seconds"]
         lines.append(f"| {label} | {record['seconds']:.2f} | "
                      f"{record['batch'] * record['frames'] / record['seconds']:.1f} | "
                      f"{achieved / 1e9:.1f} | {achieved / rate:.0%} | `{command}` |")
-    tf_speed = results["pytorch"][0]["seconds"] / results["tensorflow"][0]["seconds"]
-    xla_speed = results["pytorch"][0]["seconds"] / results["tensorflow_xla"][0]["seconds"]
-    lines.append(f"\nTensorFlow runs the step {tf_speed:.2f}x as fast as the PyTorch reference, "
-                 f"{xla_speed:.2f}x with XLA.\n")
+    seconds = {name: results[name][0]["seconds"] for name in results if name.startswith(("tensorflow", "pytorch"))}
+    fastest_torch = min(seconds["pytorch"], seconds["pytorch_channels_last"])
+    lines.append(f"\ntf_deepgifs runs the step {seconds['pytorch'] / seconds['tensorflow']:.2f}x as "
+                 f"fast as the PyTorch reference in PyTorch's default layout, and "
+                 f"{fastest_torch / seconds['tensorflow']:.2f}x as fast as PyTorch's faster layout; "
+                 f"{seconds['tensorflow_no_onednn'] / seconds['tensorflow']:.2f}x as fast as "
+                 f"TensorFlow without oneDNN, {seconds['tensorflow_xla'] / seconds['tensorflow']:.2f}x "
+                 f"as fast as with XLA.\n")
     parts, _, command = results["parts"]
     lines += ["Where the time goes (each network alone on its share of one step; "
               f"`{command}`):\n", "| network | pass | frames | ms | GFLOP/s |", "| --- | --- | --- | --- | --- |"]
@@ -236,7 +252,8 @@ def pipeline_section(results):
 
 def memory_section(results):
     lines = ["## 5. Peak resident memory\n", "| process | MiB |", "| --- | --- |"]
-    for name in ("tensorflow", "tensorflow_xla", "pytorch", "latency", "runner", "pipeline"):
+    for name in ("tensorflow", "tensorflow_no_onednn", "tensorflow_xla", "pytorch",
+                 "pytorch_channels_last", "latency", "runner", "pipeline"):
         if name in results:
             lines.append(f"| `{results[name][2]}` | {results[name][1]:.0f} |")
     return lines + [""]

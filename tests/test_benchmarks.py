@@ -59,5 +59,9 @@ def test_every_benchmark_runs_at_a_tiny_size_and_the_report_names_its_commands(t
     for script in ("flops.py", "train_step.py", "torch_reference.py", "train_step_parts.py",
                    "rollout_latency.py", "input_pipeline.py", "export.generate"):
         assert f"python benchmarks/{script}" in text or f"python -m {script}" in text, script
-    assert "onnx_fixed | 1 |" in text and "| PyTorch reference, eager |" in text
+    assert "onnx_fixed | 1 |" in text
+    for row in ("tf_deepgifs, oneDNN off", "tf_deepgifs, XLA", "PyTorch reference, eager, NCHW",
+                "PyTorch reference, eager, channels_last"):
+        assert f"| {row}" in text, row
+    assert "`TF_ENABLE_ONEDNN_OPTS=0 python benchmarks/train_step.py" in text
     assert "| bouncing_balls |" in text and "| moving_mnist |" in text  # --build
