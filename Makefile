@@ -8,7 +8,7 @@
 #   make evaluate RUN=...              metrics on the test split, report and figures in RUN/evaluation
 #        (ARGS="--limit 500 --samples 10 ..."; see python -m tf_deepgifs evaluate --help)
 #   make bench                         every benchmark at the paper's sizes, into BENCHMARKS.md
-#        (about 10 minutes on 2 cores; ARGS="--export-dir RUN/export --steps 5")
+#        (about 15 minutes on 2 cores; ARGS="--export-dir RUN/export --steps 5")
 # Optional: DATA_DIR=<TFDS data dir> (default: TFDS's, ~/tensorflow_datasets),
 #           MANUAL_DIR=<folder with MNIST IDX files> for moving_mnist without internet.
 

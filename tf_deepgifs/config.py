@@ -72,7 +72,7 @@ class TrainConfig:
     sample_sequences: int = 4  # sequences in the sample GIF written each epoch
     seed: int = 0  # weights, data order and sampling noise all derive from it
     # XLA-compile each replica's step (fused elementwise ops, fewer kernel launches): meant
-    # for GPUs; on our 2-core CPU a paper step takes 15% less time (BENCHMARKS.md).
+    # for GPUs. On a CPU it is slower: XLA's convolutions do not use oneDNN's (BENCHMARKS.md).
     jit_compile: bool = False
     run_dir: Optional[str] = None  # None: runs/<dataset>-<preset>
 
