@@ -39,6 +39,11 @@ class ModelConfig:
                 f"image_size {self.image_size} must be divisible by {downsampling} "
                 f"({len(self.encoder_filters)} stride-2 convolutions)."
             )
+        if self.decoder_kernel_size % 2 == 0:
+            raise ValueError(
+                f"decoder_kernel_size {self.decoder_kernel_size} must be odd ('same' padding "
+                "on both sides)."
+            )
 
     @property
     def bottleneck_size(self):

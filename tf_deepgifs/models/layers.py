@@ -6,6 +6,7 @@ import keras
 
 from tf_deepgifs.config import ModelConfig
 from tf_deepgifs.models.batch_norm import BatchNormalization
+from tf_deepgifs.models.upsample_conv import UpsampleConv2D
 
 
 def as_model_config(config):
@@ -41,6 +42,13 @@ def conv(filters, kernel_size, strides, config, name):
     return keras.layers.Conv2D(
         filters, kernel_size, strides=strides, padding="same",
         kernel_initializer=xavier_uniform(config.init_gain), name=name,
+    )
+
+
+def upsample_conv(filters, kernel_size, config, name):
+    """x2 nearest-neighbour upsampling then a "same" Conv2D, in one layer (see its module)."""
+    return UpsampleConv2D(
+        filters, kernel_size, kernel_initializer=xavier_uniform(config.init_gain), name=name
     )
 
 
