@@ -65,9 +65,12 @@ def rollout_function(model, fixed_frames=None):
         latent, (h, c_state) = predictor.step(last, state, training=False)
         return latent, h, c_state
 
-    def next_frame(latent, h, c_state, frame_noise):
-        """One step: the frame of `latent`, and the state after feeding it back."""
-        frame = decoder(latent, training=False)
+    def next_frame(latent, h, c_state, frame_noise, kernels):
+        """One step: the frame of `latent`, and the state after feeding it back.
+
+        kernels: the decoder's `transposed_kernels()`, folded once before the frames (a
+        fold per frame would cost TensorFlow about a third of a batch-1 frame)."""
+        frame = decoder(latent, training=False, transposed_kernels=kernels)
         frame_mean, frame_log_variance = encoder(frame, training=False)
         fed_back = sample_latent(frame_mean, frame_log_variance, frame_noise)
         latent, (h, c_state) = predictor.step(fed_back, [h, c_state], training=False)
@@ -76,12 +79,12 @@ def rollout_function(model, fixed_frames=None):
     @tf.function(input_signature=input_signature(model, fixed_frames), autograph=False)
     def unrolled(seed, noise):
         latent, h, c_state = first_latent(seed, noise)
-        frames = []
+        frames, kernels = [], decoder.transposed_kernels()
         for n in range(fixed_frames):
             if n == fixed_frames - 1:  # the last frame is not fed back
-                frames.append(decoder(latent, training=False))
+                frames.append(decoder(latent, training=False, transposed_kernels=kernels))
                 break
-            frame, latent, h, c_state = next_frame(latent, h, c_state, noise[:, n + 1])
+            frame, latent, h, c_state = next_frame(latent, h, c_state, noise[:, n + 1], kernels)
             frames.append(frame)
         return {contract.FRAMES: _to_pixel_range(tf.stack(frames, axis=1))}
 
@@ -89,13 +92,14 @@ def rollout_function(model, fixed_frames=None):
     def looped(seed, noise):
         num_frames = tf.shape(noise)[1]
         latent, h, c_state = first_latent(seed, noise)
+        kernels = decoder.transposed_kernels()  # loop invariants, captured by the body
 
         def generate_one(n, latent, h, c_state, frames):
             # After the last frame this feeds it back once more and the result is unused:
             # tf2onnx needs every frame written at the loop's own index, and TensorFlow
             # cannot stack an empty list of frames whose batch size is unknown.
             frame, latent, h, c_state = next_frame(
-                latent, h, c_state, noise[:, tf.minimum(n + 1, num_frames - 1)])
+                latent, h, c_state, noise[:, tf.minimum(n + 1, num_frames - 1)], kernels)
             return n + 1, latent, h, c_state, frames.write(n, frame)
 
         frames = tf.TensorArray(tf.float32, size=num_frames, element_shape=[None] + frame_shape)

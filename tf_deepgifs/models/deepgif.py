@@ -169,9 +169,9 @@ class DeepGIF(keras.Model):
         state = self.predictor.initial_state(ops.shape(context_latents)[0])
         for k in range(context_latents.shape[1]):
             latent, state = self.predictor.step(context_latents[:, k], state, training=training)
-        frames = []
+        frames, kernels = [], self.decoder.transposed_kernels()  # folded once for all frames
         for n in range(num_frames):
-            frame = self.decoder(latent, training=training)
+            frame = self.decoder(latent, training=training, transposed_kernels=kernels)
             frames.append(frame)
             if n == num_frames - 1:
                 break
