@@ -1,7 +1,7 @@
 """Rollout latency of an exported generator: TF SavedModel against ONNX Runtime.
 
     python benchmarks/rollout_latency.py --export-dir RUN/export [--frames 19]
-        [--batches 1,32] [--repeats 5] [--threads N]
+        [--batches 1,32] [--repeats 5] [--threads N] [--runtimes saved_model,onnx,onnx_fixed]
 
 For each batch size: the median milliseconds of one call generating `frames` frames
 from one seed frame per sequence (after a warm-up call), and frames per second, for
@@ -11,6 +11,9 @@ from one seed frame per sequence (after a warm-up call), and frames per second, 
     onnx_fixed    generator_fixed.onnx (the unrolled rollout), same session options
 
 ONNX Runtime runs with `--threads` intra-op threads (default: the machine's cores).
+This script imports TensorFlow alone, as a SavedModel user would: TensorFlow then uses
+oneDNN only where it turns it on by default (CPUs with AVX-512 VNNI, BF16 or AMX) or where
+TF_ENABLE_ONEDNN_OPTS=1 is set (as tf_deepgifs sets it).
 The last line is a JSON record for `benchmarks/run_all.py`.
 """
 
@@ -68,7 +71,9 @@ def main():
     parser.add_argument("--batches", default="1,32")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--runtimes", default="saved_model,onnx,onnx_fixed")
     args = parser.parse_args()
+    runtimes = args.runtimes.split(",")
     folder = args.export_dir
     onnx_path = os.path.join(folder, contract.ONNX_FILE)
     fixed_path = os.path.join(folder, contract.FIXED_ONNX_FILE)
@@ -78,9 +83,13 @@ def main():
     results = []
     for batch in (int(b) for b in args.batches.split(",")):
         seed, noise = inputs(metadata, batch, frames)
-        callers = {"saved_model": saved_model_caller(os.path.join(folder, contract.SAVED_MODEL_DIR), seed, noise),
-                   "onnx": onnx_caller(onnx_path, args.threads, seed, noise)}
-        if frames == int(metadata["training_frames"]):
+        callers = {}
+        if "saved_model" in runtimes:
+            callers["saved_model"] = saved_model_caller(
+                os.path.join(folder, contract.SAVED_MODEL_DIR), seed, noise)
+        if "onnx" in runtimes:
+            callers["onnx"] = onnx_caller(onnx_path, args.threads, seed, noise)
+        if "onnx_fixed" in runtimes and frames == int(metadata["training_frames"]):
             callers["onnx_fixed"] = onnx_caller(fixed_path, args.threads, seed, noise)
         for name, call in callers.items():
             ms = median_ms(call, args.repeats)
@@ -89,6 +98,7 @@ def main():
             print(f"{name:12s} batch {batch:3d} x {frames} frames: {ms:8.1f} ms "
                   f"({results[-1]['frames_per_second']:.0f} frames/s)")
     print(json.dumps({"benchmark": "rollout_latency", "onnx_threads": args.threads,
+                      "onednn_env": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
                       "repeats": args.repeats, "results": results}))
 
 

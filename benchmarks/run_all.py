@@ -5,10 +5,12 @@
 
 1. train step, paper preset (batch 32 x 20 frames): TensorFlow (as tf_deepgifs runs it,
    oneDNN on), TensorFlow without oneDNN, TensorFlow with XLA, and the PyTorch reference
-   (benchmarks/torch_reference.py) in its default NCHW layout and in channels_last,
-   frames/s and the ratios; where the time goes per network (train_step_parts.py)
+   (benchmarks/torch_reference.py) in its default NCHW layout, in channels_last, and in
+   channels_last with tf_deepgifs' transposed-convolution decoder (the same arithmetic as
+   ours), frames/s and the ratios; where the time goes per network (train_step_parts.py)
 2. FLOPs of a train step and of a generated frame, against the measured matmul rate
-3. rollout latency, 1 and 32 sequences x 19 frames: SavedModel, ONNX, fixed-length ONNX
+3. rollout latency, 1 and 32 sequences x 19 frames: SavedModel (with TensorFlow's
+   default for this CPU, and with oneDNN on), ONNX, fixed-length ONNX
 4. the input pipeline from the built dataset (skipped if it is not built); with
    --build, the wall time of building each dataset's 100,000 sequences from scratch
    (Moving MNIST from generated stand-in digits in the MNIST file format: the time is
@@ -119,11 +121,16 @@ def measure(args, log):
     results["pytorch"] = run(["benchmarks/torch_reference.py", *size, *steps], log)
     results["pytorch_channels_last"] = run(
         ["benchmarks/torch_reference.py", *size, *steps, "--channels-last"], log)
+    results["pytorch_transposed"] = run(
+        ["benchmarks/torch_reference.py", *size, *steps, "--channels-last", "--transposed-decoder"], log)
     results["parts"] = run(["benchmarks/train_step_parts.py", *size], log)
     with tempfile.TemporaryDirectory() as scratch:
         export_dir = args.export_dir or untrained_export(os.path.join(scratch, "run"), args.tiny, log)
         repeats = ["--repeats", "1" if args.tiny else "5"]
         results["latency"] = run(["benchmarks/rollout_latency.py", "--export-dir", export_dir, *repeats], log)
+        results["latency_onednn"] = run(
+            ["benchmarks/rollout_latency.py", "--export-dir", export_dir, *repeats, "--runtimes",
+             "saved_model"], log, env={"TF_ENABLE_ONEDNN_OPTS": "1"})
         png = seed_png(os.path.join(scratch, "seed.png"))
         results["runner"] = run(["-m", "export.generate", "--model",
                                  os.path.join(export_dir, "generator_fixed.onnx"), "--seed", png,
@@ -172,36 +179,48 @@ def write_report(path, results, info, argv):
     pathlib.Path(path).write_text("\n".join(lines) + "\n")
 
 
+TRAINING_ROWS = (  # (results key, label, whether its decoder is the folded one)
+    ("tensorflow", "tf_deepgifs (TensorFlow, oneDNN on: the default)", True),
+    ("tensorflow_no_onednn", "tf_deepgifs, oneDNN off", True),
+    ("tensorflow_xla", "tf_deepgifs, XLA (`jit_compile`)", True),
+    ("pytorch", "PyTorch reference, eager, NCHW (PyTorch's default)", False),
+    ("pytorch_channels_last", "PyTorch reference, eager, channels_last", False),
+    ("pytorch_transposed", "PyTorch reference, eager, channels_last, transposed-conv decoder", True),
+)
+
+
 def training_section(results):
     flops, _, flops_command = results["flops"]
     rate = flops["matmul_flops_per_second"]
     lines = ["## 1-2. Training throughput and the arithmetic floor\n",
              f"One train step of batch {flops['batch']} x {flops['frames']} frames is "
-             f"{flops['train_step_flops'] / 1e9:.1f} GFLOP (forward x 3; counted from the layer "
-             f"shapes in `benchmarks/flops.py`); one generated frame "
-             f"{flops['generated_frame_flops'] / 1e6:.1f} MFLOP. The machine's float32 matmul "
-             f"rate is {rate / 1e9:.1f} GFLOP/s: a step cannot take less than "
+             f"{flops['train_step_flops'] / 1e9:.1f} GFLOP as tf_deepgifs computes it (forward x 3; "
+             f"counted from the layer shapes in `benchmarks/flops.py`), "
+             f"{flops['reference_train_step_flops'] / 1e9:.1f} GFLOP when the decoder upsamples "
+             f"then convolves, as the original does (the same function: tf_deepgifs folds each "
+             f"upsample + 3 x 3 conv into one stride-2 transposed conv, `UpsampleConv2D`); one "
+             f"generated frame {flops['generated_frame_flops'] / 1e6:.1f} MFLOP. The machine's "
+             f"float32 matmul rate is {rate / 1e9:.1f} GFLOP/s: a step cannot take less than "
              f"{flops['train_step_flops'] / rate:.2f} s. (`{flops_command}`)\n",
+             "GFLOP/s counts the FLOPs each implementation performs.\n",
              "| implementation | s per step | frames/s | GFLOP/s | of the matmul rate | command |",
              "| --- | --- | --- | --- | --- | --- |"]
-    for name, label in (("tensorflow", "tf_deepgifs (TensorFlow, oneDNN on: the default)"),
-                        ("tensorflow_no_onednn", "tf_deepgifs, oneDNN off"),
-                        ("tensorflow_xla", "tf_deepgifs, XLA (`jit_compile`)"),
-                        ("pytorch", "PyTorch reference, eager, NCHW (PyTorch's default)"),
-                        ("pytorch_channels_last", "PyTorch reference, eager, channels_last")):
+    for name, label, folded in TRAINING_ROWS:
         record, _, command = results[name]
-        achieved = flops["train_step_flops"] / record["seconds"]
+        performed = flops["train_step_flops" if folded else "reference_train_step_flops"]
+        achieved = performed / record["seconds"]
         lines.append(f"| {label} | {record['seconds']:.2f} | "
                      f"{record['batch'] * record['frames'] / record['seconds']:.1f} | "
                      f"{achieved / 1e9:.1f} | {achieved / rate:.0%} | `{command}` |")
-    seconds = {name: results[name][0]["seconds"] for name in results if name.startswith(("tensorflow", "pytorch"))}
-    fastest_torch = min(seconds["pytorch"], seconds["pytorch_channels_last"])
-    lines.append(f"\ntf_deepgifs runs the step {seconds['pytorch'] / seconds['tensorflow']:.2f}x as "
-                 f"fast as the PyTorch reference in PyTorch's default layout, and "
-                 f"{fastest_torch / seconds['tensorflow']:.2f}x as fast as PyTorch's faster layout; "
-                 f"{seconds['tensorflow_no_onednn'] / seconds['tensorflow']:.2f}x as fast as "
-                 f"TensorFlow without oneDNN, {seconds['tensorflow_xla'] / seconds['tensorflow']:.2f}x "
-                 f"as fast as with XLA.\n")
+    seconds = {name: results[name][0]["seconds"] for name, _, _ in TRAINING_ROWS}
+    ours = seconds["tensorflow"]
+    lines.append(f"\ntf_deepgifs runs the step {seconds['pytorch'] / ours:.2f}x as fast as the "
+                 f"PyTorch reference in PyTorch's default layout, "
+                 f"{seconds['pytorch_channels_last'] / ours:.2f}x as fast as the reference in "
+                 f"channels_last, and {seconds['pytorch_transposed'] / ours:.2f}x as fast as PyTorch "
+                 f"doing the same arithmetic (channels_last, transposed-conv decoder); "
+                 f"{seconds['tensorflow_no_onednn'] / ours:.2f}x as fast as TensorFlow without "
+                 f"oneDNN, {seconds['tensorflow_xla'] / ours:.2f}x as fast as with XLA.\n")
     parts, _, command = results["parts"]
     lines += ["Where the time goes (each network alone on its share of one step; "
               f"`{command}`):\n", "| network | pass | frames | ms | GFLOP/s |", "| --- | --- | --- | --- | --- |"]
@@ -213,16 +232,20 @@ def training_section(results):
 
 def latency_section(results):
     record, _, command = results["latency"]
+    onednn, _, onednn_command = results["latency_onednn"]
     flops = results["flops"][0]
     floor = flops["generated_frame_flops"] / flops["matmul_flops_per_second"] * 1000
     lines = ["## 3. Rollout latency\n",
              f"One call generating {record['results'][0]['frames']} frames from one seed frame per "
              f"sequence, median of {record['repeats']} after a warm-up; ONNX Runtime on its CPU "
-             f"provider with {record['onnx_threads']} intra-op threads, TensorFlow with its "
-             f"defaults. The floor is the FLOPs at the matmul rate ({floor:.2f} ms per frame). "
-             f"(`{command}`)\n",
+             f"provider with {record['onnx_threads']} intra-op threads; the SavedModel loaded by "
+             f"TensorFlow alone, once with TensorFlow's default for this CPU (oneDNN only on "
+             f"CPUs with AVX-512 VNNI, BF16 or AMX) and once with TF_ENABLE_ONEDNN_OPTS=1, as "
+             f"tf_deepgifs runs it. The floor is the FLOPs at the matmul rate ({floor:.2f} ms "
+             f"per frame). (`{command}`; `{onednn_command}`)\n",
              "| runtime | batch | ms | frames/s | x the floor |", "| --- | --- | --- | --- | --- |"]
-    for r in record["results"]:
+    rows = record["results"] + [dict(r, runtime="saved_model, oneDNN on") for r in onednn["results"]]
+    for r in sorted(rows, key=lambda r: r["batch"]):
         lines.append(f"| {r['runtime']} | {r['batch']} | {r['ms']:.1f} | {r['frames_per_second']:.0f} | "
                      f"{r['ms'] / (floor * r['batch'] * r['frames']):.2f} |")
     return lines + [""]
@@ -252,8 +275,7 @@ def pipeline_section(results):
 
 def memory_section(results):
     lines = ["## 5. Peak resident memory\n", "| process | MiB |", "| --- | --- |"]
-    for name in ("tensorflow", "tensorflow_no_onednn", "tensorflow_xla", "pytorch",
-                 "pytorch_channels_last", "latency", "runner", "pipeline"):
+    for name in [row[0] for row in TRAINING_ROWS] + ["latency", "runner", "pipeline"]:
         if name in results:
             lines.append(f"| `{results[name][2]}` | {results[name][1]:.0f} |")
     return lines + [""]

@@ -5,7 +5,9 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import tensorflow as tf
+import torch
 
 from tests.conftest import ENV, REPO
 from tf_deepgifs import train
@@ -35,6 +37,28 @@ def test_the_pytorch_reference_has_the_same_networks():
         assert ours == theirs, name
 
 
+def test_the_reference_transposed_decoder_is_the_same_function():
+    c = ModelConfig()
+    torch.manual_seed(0)
+    upsampling = torch_reference.Decoder(c).eval()
+    folded = torch_reference.Decoder(c, transposed=True).eval()
+    with torch.no_grad():  # same parameters in the same order (fresh BatchNorm statistics in both)
+        for mine, theirs in zip(folded.parameters(), upsampling.parameters(), strict=True):
+            mine.copy_(theirs)
+    latents = torch.randn(3, c.latent_dim)
+    with torch.no_grad():
+        np.testing.assert_allclose(folded(latents).numpy(), upsampling(latents).numpy(), atol=2e-5)
+
+
+def test_the_folded_decoder_does_16_multiply_adds_per_input_pixel_where_upsampling_does_36():
+    c = ModelConfig()
+    project = 2 * 95 * 4096
+    # (side, in, out) of each upsample + 3x3 conv: 4x4x256 -> 8x8x128 -> ... -> 64x64x1.
+    blocks = [(4, 256, 128), (8, 128, 64), (16, 64, 32), (32, 32, 1)]
+    assert flops.decoder_flops(c) == project + sum(2 * s * s * 16 * i * o for s, i, o in blocks)
+    assert flops.decoder_flops(c, folded=False) == project + sum(2 * (2 * s) ** 2 * 9 * i * o for s, i, o in blocks)
+
+
 def test_the_flop_count_of_a_conv_and_a_dense_layer_is_twice_their_multiply_adds():
     c = ModelConfig()
     # Encoder: 64x64x1 -> 32x32x32 -> 16x16x64 -> 8x8x128 -> 4x4x256, 4x4 kernels; two heads.
@@ -59,9 +83,11 @@ def test_every_benchmark_runs_at_a_tiny_size_and_the_report_names_its_commands(t
     for script in ("flops.py", "train_step.py", "torch_reference.py", "train_step_parts.py",
                    "rollout_latency.py", "input_pipeline.py", "export.generate"):
         assert f"python benchmarks/{script}" in text or f"python -m {script}" in text, script
-    assert "onnx_fixed | 1 |" in text
+    assert "onnx_fixed | 1 |" in text and "saved_model, oneDNN on | 32 |" in text
+    assert "TF_ENABLE_ONEDNN_OPTS=1 python benchmarks/rollout_latency.py" in text
     for row in ("tf_deepgifs, oneDNN off", "tf_deepgifs, XLA", "PyTorch reference, eager, NCHW",
-                "PyTorch reference, eager, channels_last"):
+                "PyTorch reference, eager, channels_last",
+                "PyTorch reference, eager, channels_last, transposed-conv decoder"):
         assert f"| {row}" in text, row
     assert "`TF_ENABLE_ONEDNN_OPTS=0 python benchmarks/train_step.py" in text
     assert "| bouncing_balls |" in text and "| moving_mnist |" in text  # --build
