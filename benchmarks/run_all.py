@@ -1,13 +1,14 @@
 """`make bench`: every benchmark, each in its own process, and BENCHMARKS.md from them.
 
-    python benchmarks/run_all.py [--out BENCHMARKS.md] [--steps 3] [--export-dir DIR]
-        [--data-dir DIR] [--build] [--tiny]
+    python benchmarks/run_all.py [--out BENCHMARKS.md] [--steps 3] [--rounds 3]
+        [--export-dir DIR] [--data-dir DIR] [--build] [--tiny]
 
 1. train step, paper preset (batch 32 x 20 frames): TensorFlow (as tf_deepgifs runs it,
    oneDNN on), TensorFlow without oneDNN, TensorFlow with XLA, and the PyTorch reference
    (benchmarks/torch_reference.py) in its default NCHW layout, in channels_last, and in
    channels_last with tf_deepgifs' transposed-convolution decoder (the same arithmetic as
-   ours), frames/s and the ratios; where the time goes per network (train_step_parts.py)
+   ours), frames/s and the ratios, each the median of --rounds interleaved runs; where
+   the time goes per network (train_step_parts.py)
 2. FLOPs of a train step and of a generated frame, against the measured matmul rate
 3. rollout latency, 1 and 32 sequences x 19 frames: SavedModel (with TensorFlow's
    default for this CPU, and with oneDNN on), ONNX, fixed-length ONNX
@@ -34,10 +35,29 @@ import sys
 import tempfile
 import time
 
+import numpy as np
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # this process imports TensorFlow too
 REPO = pathlib.Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 sys.path.insert(0, str(REPO))  # tf_deepgifs, for the untrained export and the stand-in digits
+
+# The train-step rows: (results key, label, whether its decoder is the folded one, script
+# and options, environment).
+TRAINING_ROWS = (
+    ("tensorflow", "tf_deepgifs (TensorFlow, oneDNN on: the default)", True,
+     ["benchmarks/train_step.py"], {}),
+    ("tensorflow_no_onednn", "tf_deepgifs, oneDNN off", True,
+     ["benchmarks/train_step.py"], {"TF_ENABLE_ONEDNN_OPTS": "0"}),
+    ("tensorflow_xla", "tf_deepgifs, XLA (`jit_compile`)", True,
+     ["benchmarks/train_step.py", "--jit-compile"], {}),
+    ("pytorch", "PyTorch reference, eager, NCHW (PyTorch's default)", False,
+     ["benchmarks/torch_reference.py"], {}),
+    ("pytorch_channels_last", "PyTorch reference, eager, channels_last", False,
+     ["benchmarks/torch_reference.py", "--channels-last"], {}),
+    ("pytorch_transposed", "PyTorch reference, eager, channels_last, transposed-conv decoder", True,
+     ["benchmarks/torch_reference.py", "--channels-last", "--transposed-decoder"], {}),
+)
 
 
 def run(argv, log, env=None):
@@ -114,15 +134,7 @@ def measure(args, log):
     steps = ["--steps", "1" if args.tiny else str(args.steps)]
     results = {}
     results["flops"] = run(["benchmarks/flops.py", *size] + (["--matmul-size", "64"] if args.tiny else []), log)
-    results["tensorflow"] = run(["benchmarks/train_step.py", *size, *steps], log)
-    results["tensorflow_no_onednn"] = run(["benchmarks/train_step.py", *size, *steps], log,
-                                          env={"TF_ENABLE_ONEDNN_OPTS": "0"})
-    results["tensorflow_xla"] = run(["benchmarks/train_step.py", *size, *steps, "--jit-compile"], log)
-    results["pytorch"] = run(["benchmarks/torch_reference.py", *size, *steps], log)
-    results["pytorch_channels_last"] = run(
-        ["benchmarks/torch_reference.py", *size, *steps, "--channels-last"], log)
-    results["pytorch_transposed"] = run(
-        ["benchmarks/torch_reference.py", *size, *steps, "--channels-last", "--transposed-decoder"], log)
+    results.update(measure_training(size + steps, 1 if args.tiny else args.rounds, log))
     results["parts"] = run(["benchmarks/train_step_parts.py", *size], log)
     with tempfile.TemporaryDirectory() as scratch:
         export_dir = args.export_dir or untrained_export(os.path.join(scratch, "run"), args.tiny, log)
@@ -145,6 +157,24 @@ def measure(args, log):
         log("bouncing_balls is not built (make data): the input pipeline is not measured.")
     if args.build:
         results["builds"] = measure_builds(args.tiny, log)
+    return results
+
+
+def measure_training(options, rounds, log):
+    """Every train-step row, once per round, the rounds interleaved: a shared host's load
+    varies over minutes, and interleaving lets it slow every row alike. Each row's record
+    keeps the median over rounds of the per-process medians, and every round's value."""
+    runs = {name: [] for name, *_ in TRAINING_ROWS}
+    for round_number in range(rounds):
+        log(f"# train steps, round {round_number + 1} of {rounds}")
+        for name, _, _, script, env in TRAINING_ROWS:
+            runs[name].append(run(script[:1] + options + script[1:], log, env=env))
+    results = {}
+    for name, measured in runs.items():
+        records, memories, commands = zip(*measured)
+        round_seconds = [r["seconds"] for r in records]
+        record = dict(records[0], seconds=float(np.median(round_seconds)), round_seconds=round_seconds)
+        results[name] = (record, max(memories), commands[0])
     return results
 
 
@@ -179,18 +209,9 @@ def write_report(path, results, info, argv):
     pathlib.Path(path).write_text("\n".join(lines) + "\n")
 
 
-TRAINING_ROWS = (  # (results key, label, whether its decoder is the folded one)
-    ("tensorflow", "tf_deepgifs (TensorFlow, oneDNN on: the default)", True),
-    ("tensorflow_no_onednn", "tf_deepgifs, oneDNN off", True),
-    ("tensorflow_xla", "tf_deepgifs, XLA (`jit_compile`)", True),
-    ("pytorch", "PyTorch reference, eager, NCHW (PyTorch's default)", False),
-    ("pytorch_channels_last", "PyTorch reference, eager, channels_last", False),
-    ("pytorch_transposed", "PyTorch reference, eager, channels_last, transposed-conv decoder", True),
-)
-
-
 def training_section(results):
     flops, _, flops_command = results["flops"]
+    first = results[TRAINING_ROWS[0][0]][0]
     rate = flops["matmul_flops_per_second"]
     lines = ["## 1-2. Training throughput and the arithmetic floor\n",
              f"One train step of batch {flops['batch']} x {flops['frames']} frames is "
@@ -202,17 +223,21 @@ def training_section(results):
              f"generated frame {flops['generated_frame_flops'] / 1e6:.1f} MFLOP. The machine's "
              f"float32 matmul rate is {rate / 1e9:.1f} GFLOP/s: a step cannot take less than "
              f"{flops['train_step_flops'] / rate:.2f} s. (`{flops_command}`)\n",
-             "GFLOP/s counts the FLOPs each implementation performs.\n",
-             "| implementation | s per step | frames/s | GFLOP/s | of the matmul rate | command |",
-             "| --- | --- | --- | --- | --- | --- |"]
-    for name, label, folded in TRAINING_ROWS:
+             f"Each row: the median over {len(first['round_seconds'])} rounds, run interleaved "
+             f"(every row once per round), of each run's median of {first['steps']} steps after a "
+             "warm-up step; the rounds' values beside it. GFLOP/s counts the FLOPs each "
+             "implementation performs.\n",
+             "| implementation | s per step | rounds | frames/s | GFLOP/s | of the matmul rate | command |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for name, label, folded, _, _ in TRAINING_ROWS:
         record, _, command = results[name]
         performed = flops["train_step_flops" if folded else "reference_train_step_flops"]
         achieved = performed / record["seconds"]
-        lines.append(f"| {label} | {record['seconds']:.2f} | "
+        rounds = ", ".join(f"{seconds:.2f}" for seconds in record["round_seconds"])
+        lines.append(f"| {label} | {record['seconds']:.2f} | {rounds} | "
                      f"{record['batch'] * record['frames'] / record['seconds']:.1f} | "
                      f"{achieved / 1e9:.1f} | {achieved / rate:.0%} | `{command}` |")
-    seconds = {name: results[name][0]["seconds"] for name, _, _ in TRAINING_ROWS}
+    seconds = {name: results[name][0]["seconds"] for name, *_ in TRAINING_ROWS}
     ours = seconds["tensorflow"]
     lines.append(f"\ntf_deepgifs runs the step {seconds['pytorch'] / ours:.2f}x as fast as the "
                  f"PyTorch reference in PyTorch's default layout, "
@@ -275,7 +300,7 @@ def pipeline_section(results):
 
 def memory_section(results):
     lines = ["## 5. Peak resident memory\n", "| process | MiB |", "| --- | --- |"]
-    for name in [row[0] for row in TRAINING_ROWS] + ["latency", "runner", "pipeline"]:
+    for name in [row[0] for row in TRAINING_ROWS] + ["latency", "latency_onednn", "runner", "pipeline"]:
         if name in results:
             lines.append(f"| `{results[name][2]}` | {results[name][1]:.0f} |")
     return lines + [""]
@@ -284,7 +309,9 @@ def memory_section(results):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="BENCHMARKS.md")
-    parser.add_argument("--steps", type=int, default=3, help="timed train steps (median)")
+    parser.add_argument("--steps", type=int, default=3, help="timed train steps per run (median)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved runs of every train-step row (median)")
     parser.add_argument("--export-dir", help="an export/ folder (default: an untrained one)")
     parser.add_argument("--data-dir", help="TFDS data directory (default: TFDS's)")
     parser.add_argument("--build", action="store_true",
