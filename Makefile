@@ -2,7 +2,8 @@
 #   make test                          install, then run the whole test suite
 #   make data DATASET=bouncing_balls   build a dataset with `tfds build` (or moving_mnist)
 #   make train DATASET=bouncing_balls  build the dataset if missing, then train
-#        PRESET=paper|smoke, ARGS="--epochs 5 ..." (any config field, see --help)
+#        PRESET=paper|improved|smoke, ARGS="--epochs 5 ..." (any config field, see --help)
+#        BACKEND=jax trains with the JAX trainer (Bouncing Balls, simulated in-process)
 #   make export RUN=runs/bouncing_balls-paper   the run's generator as SavedModel and ONNX,
 #        verified (RUN defaults to the run `make train` with the same DATASET and PRESET writes)
 #   make evaluate RUN=...              metrics on the test split, report and figures in RUN/evaluation
@@ -15,6 +16,7 @@
 PYTHON ?= python3
 DATASET ?= bouncing_balls
 PRESET ?= paper
+BACKEND ?= tensorflow
 ARGS ?=
 RUN ?= runs/$(subst /,-,$(DATASET))-$(PRESET)
 VENV := .venv
@@ -42,7 +44,7 @@ data: $(INSTALLED)
 	$(PY) -m tf_deepgifs data $(DATA_ARGS)
 
 train: $(INSTALLED)
-	$(PY) -m tf_deepgifs train $(DATA_ARGS) --preset $(PRESET) $(ARGS)
+	KERAS_BACKEND=$(BACKEND) $(PY) -m tf_deepgifs train $(DATA_ARGS) --preset $(PRESET) $(ARGS)
 
 export: $(INSTALLED)
 	$(PY) -m tf_deepgifs export --run-dir $(RUN)

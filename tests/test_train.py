@@ -70,6 +70,16 @@ def test_a_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(small_
         np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-5, atol=1e-6, err_msg=a.path)
 
 
+def test_stop_after_minutes_ends_with_a_checkpoint_that_resumes(small_data, tmp_path):
+    run_dir = tmp_path / "run"
+    stopped = subprocess.run(_train_command(small_data, run_dir) + ["--stop-after-minutes", "1e-9"],
+                             env=ENV, capture_output=True, text=True, timeout=600)
+    assert stopped.returncode == 0, stopped.stderr[-2000:]
+    assert "Stopped at step 1 of 6; the same command resumes." in stopped.stdout
+    assert train.Checkpoints(run_dir / "checkpoints", 1).latest().name == "step_1.weights.h5"
+    assert not (run_dir / "model.keras").exists()
+
+
 def test_a_run_directory_of_another_configuration_is_refused(tmp_path, capsys):
     config = Config(model=TINY_MODEL, train=TrainConfig(batch_size=2), data=DataConfig(num_frames=4))
     train.write_config(tmp_path, config, "smoke")
@@ -90,10 +100,13 @@ def test_a_non_finite_loss_stops_training_naming_the_step():
 
 def test_every_config_field_is_a_command_line_option(monkeypatch):
     seen = {}
-    monkeypatch.setattr(train, "train", lambda config, preset: seen.update(config=config, preset=preset))
+    monkeypatch.setattr(train, "train", lambda config, preset, minutes: seen.update(
+        config=config, preset=preset, minutes=minutes))
     assert main(["train", "--preset", "smoke", "--encoder-filters", "4,8,8,8", "--steps-per-epoch",
-                 "none", "--mode", "rollout", "--lambda-kl", "0.5", "--dataset", "moving_mnist"]) == 0
+                 "none", "--mode", "rollout", "--lambda-kl", "0.5", "--dataset", "moving_mnist",
+                 "--stop-after-minutes", "2.5"]) == 0
     config = seen["config"]
+    assert seen["minutes"] == 2.5
     assert seen["preset"] == "smoke" and config.model.encoder_filters == (4, 8, 8, 8)
     assert config.train.steps_per_epoch is None and config.train.mode == "rollout"
     assert config.train.lambda_kl == 0.5 and config.data.dataset == "moving_mnist"

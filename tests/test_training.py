@@ -77,9 +77,9 @@ def test_closed_loop_fed_the_ground_truth_is_teacher_forcing():
 
 def test_scheduled_sampling_ramps_from_teacher_forcing_to_rollout():
     model = _model("scheduled", scheduled_sampling_steps=100)
-    probabilities = [float(model._sampling_probability(tf.constant(s, tf.int64))) for s in (0, 25, 100, 400)]
+    probabilities = [float(model.sampling_probability(tf.constant(s, tf.int64))) for s in (0, 25, 100, 400)]
     assert probabilities == pytest.approx([0.0, 0.25, 1.0, 1.0])
-    assert float(_model("rollout")._sampling_probability(tf.constant(5, tf.int64))) == 0.0
+    assert float(_model("rollout").sampling_probability(tf.constant(5, tf.int64))) == 0.0
     history = _step_values(model, tf.constant(ball_videos(batch=2, frames=6)), 2)
     assert all(np.isfinite(v) for v in history[-1].values())
 

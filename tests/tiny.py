@@ -2,8 +2,9 @@
 
 import numpy as np
 
-from tf_deepgifs import bouncing_balls, data
+from tf_deepgifs import bouncing_balls
 from tf_deepgifs.config import ModelConfig
+from tf_deepgifs.splits import example_rng
 
 TINY_MODEL = ModelConfig(encoder_filters=(4, 8, 8, 8), latent_dim=6, lstm_units=8,
                          discriminator_units=6)
@@ -14,6 +15,6 @@ TINY_ARGS = ["--encoder-filters", "4,8,8,8", "--latent-dim", "6", "--lstm-units"
 
 def ball_videos(batch=4, frames=6, seed=0):
     """float32 (batch, frames, 64, 64, 1) in [-1, 1]: real Bouncing Balls sequences."""
-    rngs = [data.example_rng(seed, "train", i) for i in range(batch)]
+    rngs = [example_rng(seed, "train", i) for i in range(batch)]
     video = bouncing_balls.generate(rngs, frames, 2, 64).video
     return (video.astype(np.float32) / 127.5 - 1.0)

@@ -1,7 +1,8 @@
 """The command line: `python -m tf_deepgifs <command>`.
 
   data   build a dataset with `tfds build` (what `make data` runs)
-  train  build the dataset if it is missing, then train (what `make train` runs)
+  train  build the dataset if it is missing, then train (what `make train` runs);
+         under KERAS_BACKEND=jax, the JAX trainer (Bouncing Balls, simulated in-process)
   export write a run's generator as SavedModel and ONNX, and verify them (`make export`)
   evaluate  measure a run on the test split: report and figures (`make evaluate`)
 """
@@ -76,6 +77,9 @@ def _parser():
     train_parser = commands.add_parser("train", help="build the dataset if missing, then train")
     _add_data_arguments(train_parser, defaults=False)
     _add_config_arguments(train_parser)
+    train_parser.add_argument(
+        "--stop-after-minutes", type=float,
+        help="stop with a checkpoint after this long (the same command resumes)")
     export_parser = commands.add_parser("export", help="export a run's generator (SavedModel, ONNX)")
     export_parser.add_argument("--run-dir", required=True, help="the training run to export")
     export_parser.add_argument(
@@ -127,11 +131,16 @@ def resolve_config(args):
 
 
 def run_train(args):
+    resolved = resolve_config(args)
+    if os.environ.get("KERAS_BACKEND") == "jax":
+        from tf_deepgifs import jax_train
+
+        jax_train.train(resolved, args.preset, args.stop_after_minutes)
+        return
     from tf_deepgifs import data, train
 
-    resolved = resolve_config(args)
     data.resolve(resolved.data.dataset)  # an unknown dataset fails before anything is built
-    train.train(resolved, args.preset)
+    train.train(resolved, args.preset, args.stop_after_minutes)
 
 
 def run_export(args):

@@ -17,6 +17,8 @@ import dataclasses
 
 import numpy as np
 
+from tf_deepgifs.splits import example_rng
+
 
 @dataclasses.dataclass(frozen=True)
 class BallPhysics:
@@ -40,6 +42,24 @@ class BallPhysics:
             )
         if self.substeps < 1 or self.substep_dt <= 0:
             raise ValueError("substeps must be >= 1 and substep_dt positive.")
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetConfig:
+    """What the `bouncing_balls` TFDS builder writes, per builder config name.
+
+    Held here, not in the builder, so the JAX trainer makes the very same sequences from
+    (seed, split, index) on a machine without TensorFlow Datasets.
+    """
+
+    num_balls: int = 2  # the paper's data: 2 balls
+    num_frames: int = 20  # paper section 3.2: 20 frames
+    image_size: int = 64  # paper section 3.2: 64 x 64
+    seed: int = 20180601  # any fixed value; each example's RNG is derived from it
+    split_sizes: tuple = (("train", 80_000), ("validation", 10_000), ("test", 10_000))
+
+
+DATASET_CONFIGS = {"paper": DatasetConfig(), "three_balls": DatasetConfig(num_balls=3)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -245,3 +265,13 @@ def generate(rngs, num_frames, num_balls, image_size, physics=BallPhysics()):
         velocities=(velocities * frame_displacement * pixels_per_unit).astype(np.float32),
         radius=float(physics.radius * pixels_per_unit),
     )
+
+
+def dataset_videos(config, split, indices):
+    """The videos of examples `indices` of a split, exactly as the TFDS builder writes them.
+
+    config: `DatasetConfig`; split: "train", "validation" or "test".
+    Returns uint8 (len(indices), T, H, W, 1).
+    """
+    rngs = [example_rng(config.seed, split, i) for i in indices]
+    return generate(rngs, config.num_frames, config.num_balls, config.image_size).video

@@ -15,16 +15,14 @@ import os
 import pathlib
 import sys
 
-import numpy as np
 import tensorflow as tf
 
 from tf_deepgifs.errors import UnknownDatasetError
+from tf_deepgifs.splits import SPLIT_IDS, example_rng  # noqa: F401 (data.example_rng)
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 DATASETS_DIR = REPO_ROOT / "datasets"
 
-# Seeds are derived per (config seed, split, example index); never from global state.
-SPLIT_IDS = {"train": 0, "validation": 1, "test": 2}
 
 # Sequences simulated and PNG-encoded together when a builder writes examples.
 GENERATION_CHUNK = 256
@@ -126,11 +124,6 @@ def build(dataset, data_dir=None, manual_dir=None, max_examples_per_split=None):
 def is_built(dataset, data_dir=None):
     """Whether the dataset (its default or named config, current version) is on disk."""
     return builder(dataset, data_dir).is_prepared()
-
-
-def example_rng(seed, split, index):
-    """The generator that owns one example: the same (seed, split, index), the same data."""
-    return np.random.default_rng([seed, SPLIT_IDS[split], index])
 
 
 def chunks(num_examples, size=GENERATION_CHUNK):

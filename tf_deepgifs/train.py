@@ -13,34 +13,25 @@ the weights, both optimizers and the data order (a function of seed and epoch) a
 continue where they stopped.
 """
 
-import json
 import os
-import pathlib
 import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from tf_deepgifs import data, distribution, input_pipeline, samples
-from tf_deepgifs.config import Config
+from tf_deepgifs import data, distribution, input_pipeline, run_files, samples
 from tf_deepgifs.errors import UserError
-from tf_deepgifs.models import DeepGIF
+from tf_deepgifs.run_files import (  # noqa: F401 (train.Checkpoints, ...)
+    Checkpoints,
+    ConfigMismatchError,
+    TrainingDivergedError,
+    check_finite,
+    default_run_dir,
+    write_config,
+)
 
 SMALL_DATA_DIR = "runs/tfds_small"  # where slices for quick checks are built
 LOG_EVERY = 10  # steps between TensorBoard points
-
-
-class TrainingDivergedError(UserError):
-    """A loss became NaN or infinite."""
-
-
-class ConfigMismatchError(UserError):
-    """The run directory holds a run of another configuration."""
-
-
-def default_run_dir(config, preset):
-    return os.path.join("runs", f"{config.data.dataset.replace('/', '-')}-{preset}")
 
 
 def data_dir_of(config):
@@ -60,69 +51,9 @@ def prepare_dataset(config):
     return data.builder(config.data.dataset, data_dir)
 
 
-def write_config(run_dir, config, preset):
-    """Writes config.json (with the preset's name), or checks that a resumed run has the
-    same configuration."""
-    path = pathlib.Path(run_dir) / "config.json"
-    if path.exists():
-        if Config.from_dict(json.loads(path.read_text())) != config:
-            raise ConfigMismatchError(
-                f"{run_dir} holds a run with another configuration ({path}); "
-                "pass --run-dir to start a new run, or the same options to resume it."
-            )
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"preset": preset, **json.loads(config.to_json())},
-                               indent=2, sort_keys=True))
-
-
-class Checkpoints:
-    """`step_<N>.weights.h5` files in a folder, the newest `keep` of them.
-
-    Keras' own weights format: it holds the weights, BatchNorm's moving statistics and
-    both optimizers. (tf.train.Checkpoint misses the layers Keras 3 keeps in Python lists,
-    such as the BatchNorm layers of the conv blocks, and would reset them on resume.)
-    A file is written under a temporary name and renamed, so a killed run never leaves a
-    half-written newest checkpoint.
-    """
-
-    def __init__(self, directory, keep):
-        self.directory = pathlib.Path(directory)
-        self.keep = keep
-
-    def _steps(self):
-        names = self.directory.glob("step_*.weights.h5") if self.directory.exists() else []
-        return sorted(int(p.name[len("step_") : -len(".weights.h5")]) for p in names)
-
-    def _path(self, step):
-        return self.directory / f"step_{step}.weights.h5"
-
-    def latest(self):
-        steps = self._steps()
-        return self._path(steps[-1]) if steps else None
-
-    def save(self, model, step):
-        self.directory.mkdir(parents=True, exist_ok=True)
-        partial = self.directory / f"partial_{step}.weights.h5"
-        model.save_weights(partial)
-        os.replace(partial, self._path(step))
-        for old in self._steps()[: -self.keep]:
-            self._path(old).unlink()
-
-
 def build_model(config, strategy, video_shape):
     """DeepGIF with its optimizers, variables created under the strategy."""
-    t = config.train
-    with strategy.scope():
-        keras.utils.set_random_seed(t.seed)  # the initial weights
-        model = DeepGIF.from_configs(config.model, t)
-        model.build((None,) + tuple(video_shape))
-        model.compile(
-            g_optimizer=keras.optimizers.Adam(t.g_learning_rate, t.adam_beta_1, t.adam_beta_2),
-            d_optimizer=keras.optimizers.Adam(t.d_learning_rate, t.adam_beta_1, t.adam_beta_2),
-        )
-        model.build_optimizers()
-    return model
+    return run_files.build_model(config, video_shape, strategy.scope())
 
 
 def distributed(strategy, model, step_fn, jit_compile=False):
@@ -140,15 +71,6 @@ def distributed(strategy, model, step_fn, jit_compile=False):
         return {name: model.trackers[name].result() for name in names}
 
     return run
-
-
-def check_finite(logs, step, run_dir):
-    for name, value in logs.items():
-        if not np.isfinite(value):
-            raise TrainingDivergedError(
-                f"Step {step}: {name} became {value}; training stopped. The last good "
-                f"checkpoint is in {os.path.join(run_dir, 'checkpoints')}."
-            )
 
 
 def reset_trackers(model):
@@ -181,9 +103,13 @@ def write_scalars(writer, logs, step):
             tf.summary.scalar(name, value)
 
 
-def train(config, preset="paper"):
-    """Trains (or resumes) the run `config` describes; returns the run directory."""
+def train(config, preset="paper", stop_after_minutes=None):
+    """Trains (or resumes) the run `config` describes; returns the run directory.
+
+    stop_after_minutes: end early with a checkpoint (the same command resumes).
+    """
     t = config.train
+    deadline = time.monotonic() + 60 * stop_after_minutes if stop_after_minutes else None
     run_dir = t.run_dir or default_run_dir(config, preset)
     strategy = distribution.make_strategy()
     chief = distribution.is_chief(strategy)
@@ -200,9 +126,7 @@ def train(config, preset="paper"):
     model = build_model(config, strategy, video_shape)
     checkpoints = Checkpoints(
         os.path.join(distribution.worker_dir(run_dir, strategy), "checkpoints"), t.keep_checkpoints)
-    if checkpoints.latest():
-        model.load_weights(checkpoints.latest())
-    step = int(model.g_optimizer.iterations.numpy())
+    step = run_files.restore_latest(model, checkpoints)
     if step >= total_steps:
         print(f"{run_dir} has finished all {total_steps} steps already.")
         return run_dir
@@ -236,6 +160,10 @@ def train(config, preset="paper"):
                 write_scalars(writers["train"], logs, step)
             if step % t.checkpoint_every == 0:
                 checkpoints.save(model, step)
+            if deadline and time.monotonic() > deadline:
+                checkpoints.save(model, step)
+                print(f"\nStopped at step {step} of {total_steps}; the same command resumes.")
+                return run_dir
         checkpoints.save(model, step)
         validation = validate(model, validation_step, validation_batches)
         seconds = time.perf_counter() - started

@@ -8,15 +8,18 @@ import tensorflow_datasets as tfds
 from tf_deepgifs import bouncing_balls, data
 
 
+_PAPER = bouncing_balls.DATASET_CONFIGS["paper"]
+
+
 @dataclasses.dataclass(eq=False)
 class BouncingBallsConfig(tfds.core.BuilderConfig):
-    """What changes the written examples: ball count, length, frame size, sizes, seed."""
+    """What changes the written examples (`bouncing_balls.DatasetConfig` documents each)."""
 
-    num_balls: int = 2  # the paper's data: 2 balls
-    num_frames: int = 20  # paper section 3.2: 20 frames
-    image_size: int = 64  # paper section 3.2: 64 x 64
-    seed: int = 20180601  # any fixed value; each example's RNG is derived from it
-    split_sizes: tuple = (("train", 80_000), ("validation", 10_000), ("test", 10_000))
+    num_balls: int = _PAPER.num_balls
+    num_frames: int = _PAPER.num_frames
+    image_size: int = _PAPER.image_size
+    seed: int = _PAPER.seed
+    split_sizes: tuple = _PAPER.split_sizes
 
 
 class Builder(tfds.core.GeneratorBasedBuilder):
@@ -25,10 +28,11 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Initial release."}
     BUILDER_CONFIGS = [
-        BouncingBallsConfig(name="paper", description="2 balls, 20 frames of 64 x 64."),
         BouncingBallsConfig(
-            name="three_balls", num_balls=3, description="3 balls, 20 frames of 64 x 64."
-        ),
+            name=name, description=f"{c.num_balls} balls, 20 frames of 64 x 64.",
+            **dataclasses.asdict(c),
+        )
+        for name, c in bouncing_balls.DATASET_CONFIGS.items()
     ]
     DEFAULT_BUILDER_CONFIG_NAME = "paper"
 

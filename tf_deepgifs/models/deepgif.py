@@ -1,8 +1,10 @@
 """DeepGIF: encoder, decoder, latent LSTM and discriminator trained together (paper 4).
 
-The forward passes (`encode_sequence`, `rollout`, ...) use keras.ops and run on any
-backend. `train_step` and `test_step` are TensorFlow's: gradient tapes, replica contexts
-under `tf.distribute`, stateless random numbers.
+The forward passes (`encode_sequence`, `rollout`, ...) and the losses
+(`compute_losses`) use keras.ops and run on any backend. `train_step` and `test_step` are
+TensorFlow's: gradient tapes, replica contexts under `tf.distribute`, stateless random
+numbers; TensorFlow is imported there only, so the model loads without it (the JAX
+trainer, `tf_deepgifs/jax_train.py`, drives `compute_losses` itself).
 
 Data flow, with K context frames and T frames per video:
 
@@ -14,7 +16,6 @@ Data flow, with K context frames and T frames per video:
 """
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from tf_deepgifs import losses
@@ -27,7 +28,7 @@ from tf_deepgifs.models.predictor import Predictor
 
 # Independent random streams per train step: the latents' noise, the fed-back frames'
 # noise, and scheduled sampling's coin flips.
-_NOISE_STREAMS = {"latent": 0, "feedback": 1, "coin": 2}
+NOISE_STREAMS = {"latent": 0, "feedback": 1, "coin": 2}
 
 
 @keras.saving.register_keras_serializable(package="tf_deepgifs")
@@ -213,7 +214,7 @@ class DeepGIF(keras.Model):
     def _flatten_time(videos):
         return ops.reshape(videos, (-1,) + tuple(videos.shape[2:]))
 
-    # Training (TensorFlow).
+    # Training: the losses are backend-portable; the noise and the steps are TensorFlow's.
 
     def _predict(self, latents, noise, training, sampling_probability):
         """Predicted frames K..T-1 (B, T - K, H, W, C) in the configured mode."""
@@ -235,19 +236,21 @@ class DeepGIF(keras.Model):
         sequence gets the same noise however many replicas share the batch (a plain
         SeedGenerator would give every replica the same numbers).
         """
+        import tensorflow as tf
+
         context = tf.distribute.get_replica_context()
         replicas, replica = context.num_replicas_in_sync, context.replica_id_in_sync_group
         local = tf.shape(videos)[0]
-        shapes = self._noise_shapes(videos.shape[1])
+        shapes = self.noise_shapes(videos.shape[1])
         noise = {}
         for name, shape in shapes.items():
-            seed = tf.stack([tf.cast(self.seed, tf.int64), step * len(shapes) + _NOISE_STREAMS[name]])
+            seed = tf.stack([tf.cast(self.seed, tf.int64), step * len(shapes) + NOISE_STREAMS[name]])
             draw = tf.random.stateless_normal if name != "coin" else tf.random.stateless_uniform
             everyone = draw(tf.concat([[local * replicas], shape], axis=0), seed=seed)
             noise[name] = everyone[replica * local : (replica + 1) * local]
         return noise
 
-    def _noise_shapes(self, frames):
+    def noise_shapes(self, frames):
         """Per-sequence shapes of the noise streams for videos of `frames` frames."""
         generated, latent = frames - self.context_frames, self.config.latent_dim
         return {
@@ -256,13 +259,20 @@ class DeepGIF(keras.Model):
             "coin": (generated - 1,),
         }
 
-    def _sampling_probability(self, step):
+    def sampling_probability(self, step):
+        """Scheduled mode's chance of feeding the own frame at `step`: 0 rising to 1."""
         if self.mode != "scheduled":
             return 0.0
-        return tf.minimum(1.0, tf.cast(step, tf.float32) / float(self.scheduled_sampling_steps))
+        progress = ops.cast(step, "float32") / float(self.scheduled_sampling_steps)
+        return ops.minimum(1.0, progress)
 
-    def _compute_losses(self, videos, noise, training, sampling_probability):
-        """Every loss and metric of one batch, as a dict of scalars."""
+    def compute_losses(self, videos, noise, training, sampling_probability):
+        """Every loss and metric of one batch, as a dict of scalars (backend-portable).
+
+        videos (B, T, H, W, C) in [-1, 1]; noise: {stream: (B, ...)} of the shapes
+        `noise_shapes` gives (standard normal; "coin" uniform in [0, 1)); the
+        sampling probability is scheduled mode's chance of feeding the own frame.
+        """
         mean, log_variance, latents = self.encode_sequence(videos, noise["latent"], training)
         reconstructions = self.decode_sequence(latents, training)
         predictions = self._predict(latents, noise, training, sampling_probability)
@@ -292,10 +302,12 @@ class DeepGIF(keras.Model):
 
     def train_step(self, videos):
         """One update of both players on a batch of videos (B, T, H, W, C) in [-1, 1]."""
+        import tensorflow as tf
+
         step = self.g_optimizer.iterations
         noise = self._replica_noise(videos, step)
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            values = self._compute_losses(videos, noise, True, self._sampling_probability(step))
+            values = self.compute_losses(videos, noise, True, self.sampling_probability(step))
             # Gradients are summed over replicas: scale so the update is the global mean's.
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
             g_objective = values["g_loss"] / replicas
@@ -314,12 +326,14 @@ class DeepGIF(keras.Model):
 
     def test_step(self, videos):
         """Losses with running BatchNorm statistics and z = mean; plus the free rollout."""
+        import tensorflow as tf
+
         batch = tf.shape(videos)[0]
         zeros = {
             name: tf.zeros(tf.concat([[batch], shape], axis=0))
-            for name, shape in self._noise_shapes(videos.shape[1]).items()
+            for name, shape in self.noise_shapes(videos.shape[1]).items()
         }
-        values = self._compute_losses(videos, zeros, False, 1.0)
+        values = self.compute_losses(videos, zeros, False, 1.0)
         values["rollout"] = losses.mean_squared_error(
             self(videos, training=False), videos[:, self.context_frames :])
         return self._track(values)

@@ -1,0 +1,304 @@
+"""Training under JAX: `KERAS_BACKEND=jax python -m tf_deepgifs train ...`.
+
+The same DeepGIF, the same losses (`DeepGIF.compute_losses`) and the same run directory
+as the TensorFlow trainer (`train.py`), driven by a stateless train step compiled by XLA,
+as in Keras' guide to custom train steps in JAX: variable values in, new values out.
+It runs wherever JAX does, a GPU machine without TensorFlow included, and what it writes
+loads into the TensorFlow model for `export`, `evaluate` and `generate`.
+
+    run_dir/config.json, checkpoints/  as train.py writes them (resume with either backend)
+    run_dir/logs/history.jsonl         one line per logged step and per validation
+    run_dir/best.keras, best.json      the networks at the lowest validation rollout loss
+    run_dir/model.keras                the model after the last step
+
+Data: Bouncing Balls only, simulated in-process from the (seed, split, index) generators
+the TFDS builder uses, so the sequences are the TFDS split's, pixel for pixel, with no
+TensorFlow Datasets needed. Moving MNIST needs TFDS's MNIST download: train it with the
+TensorFlow backend.
+
+Where it differs from train.py, by design: the training noise comes from jax.random (the
+same distributions, other numbers); each epoch visits the split in a permutation drawn
+from (seed, epoch), not through a shuffle buffer; one device (no tf.distribute); scalars
+go to a JSON-lines file, not TensorBoard (which needs TensorFlow).
+"""
+
+import concurrent.futures
+import json
+import multiprocessing
+import os
+import pathlib
+import time
+
+import jax
+import jax.numpy as jnp
+import keras
+import numpy as np
+
+from tf_deepgifs import bouncing_balls, losses, run_files
+from tf_deepgifs.errors import UserError
+from tf_deepgifs.models.deepgif import NOISE_STREAMS
+
+LOG_EVERY = 10  # steps between history lines (each one waits for the device)
+SIMULATION_CHUNK = 1_000  # sequences per simulation task
+
+
+def dataset_config(dataset):
+    """The `bouncing_balls.DatasetConfig` of "bouncing_balls" or "bouncing_balls/<config>"."""
+    name, _, config_name = dataset.partition("/")
+    if name != "bouncing_balls":
+        raise UserError(
+            f"The JAX trainer simulates Bouncing Balls itself and cannot read '{dataset}': "
+            "train it with the TensorFlow backend (leave KERAS_BACKEND unset)."
+        )
+    config_name = config_name or "paper"
+    if config_name not in bouncing_balls.DATASET_CONFIGS:
+        raise UserError(f"bouncing_balls has no config '{config_name}'; choose one of "
+                        f"{', '.join(bouncing_balls.DATASET_CONFIGS)}.")
+    return bouncing_balls.DATASET_CONFIGS[config_name]
+
+
+def simulated_videos(config, split, count, workers=None):
+    """The first `count` videos of a split, uint8 (count, T, H, W, 1), simulated on `workers`
+    processes (default: every CPU). Processes are spawned, not forked: JAX's threads
+    do not survive a fork."""
+    chunks = [range(start, min(start + SIMULATION_CHUNK, count))
+              for start in range(0, count, SIMULATION_CHUNK)]
+    workers = min(len(chunks), workers or os.cpu_count() or 1)
+    if workers <= 1:
+        return np.concatenate([bouncing_balls.dataset_videos(config, split, c) for c in chunks])
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+        parts = pool.map(bouncing_balls.dataset_videos, [config] * len(chunks),
+                         [split] * len(chunks), chunks)
+        return np.concatenate(list(parts))
+
+
+def to_model_range(pixels):
+    """uint8 pixels 0..255 --> float32 in [-1, 1], as input_pipeline.to_model_range."""
+    return pixels.astype("float32") / 127.5 - 1.0
+
+
+class JaxSteps:
+    """DeepGIF's train and validation steps as pure functions of the variables' values.
+
+    state: (generator values, discriminator values, non-trainable values (BatchNorm's
+    moving statistics), g_optimizer values, d_optimizer values), lists of arrays in the
+    order of `model.generator_variables`, `model.discriminator.trainable_variables`,
+    `model.non_trainable_variables` and each optimizer's `variables`.
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self.generator = list(model.generator_variables)
+        self.discriminator = list(model.discriminator.trainable_variables)
+        self.non_trainable = list(model.non_trainable_variables)
+        self.optimizers = (model.g_optimizer, model.d_optimizer)
+        self.train_step = jax.jit(self._train_step, donate_argnums=0)
+        self.validation_step = jax.jit(self._validation_step)
+
+    def state(self):
+        """Copies of the model's and optimizers' current values, as a state (the train
+        step consumes its state's buffers, so the variables keep their own)."""
+        groups = (self.generator, self.discriminator, self.non_trainable,
+                  self.optimizers[0].variables, self.optimizers[1].variables)
+        return tuple([jnp.array(v.value) for v in group] for group in groups)
+
+    def write_back(self, state):
+        """Assigns a state's values to the model's and optimizers' variables."""
+        groups = (self.generator, self.discriminator, self.non_trainable,
+                  self.optimizers[0].variables, self.optimizers[1].variables)
+        for group, values in zip(groups, state):
+            for variable, value in zip(group, values):
+                variable.assign(value)
+
+    def _noise(self, step, batch, frames):
+        """Per-step noise streams {name: (batch, ...)} from (model seed, step, stream)."""
+        step_key = jax.random.fold_in(jax.random.key(self.model.seed), step)
+        noise = {}
+        for name, shape in self.model.noise_shapes(frames).items():
+            key = jax.random.fold_in(step_key, NOISE_STREAMS[name])
+            draw = jax.random.uniform if name == "coin" else jax.random.normal
+            noise[name] = draw(key, (batch,) + tuple(shape))
+        return noise
+
+    def _losses(self, generator, discriminator, non_trainable, videos, noise, training,
+                probability):
+        """compute_losses with the given values; returns (losses, new non-trainable values)."""
+        mapping = (list(zip(self.generator, generator))
+                   + list(zip(self.discriminator, discriminator))
+                   + list(zip(self.non_trainable, non_trainable)))
+        with keras.StatelessScope(state_mapping=mapping) as scope:
+            values = self.model.compute_losses(videos, noise, training, probability)
+            if not training:
+                k = self.model.context_frames
+                values["rollout"] = losses.mean_squared_error(
+                    self.model(videos, training=False), videos[:, k:])
+        return values, [scope.get_current_value(v) for v in self.non_trainable]
+
+    def _train_step(self, state, pixels, step):
+        """One update of both players: state, uint8 (B, T, H, W, C), step --> state, losses.
+
+        As in DeepGIF.train_step, one forward pass; the generator's loss moves the
+        generator's variables and the discriminator's loss the discriminator's.
+        """
+        generator, discriminator, non_trainable, g_slots, d_slots = state
+        videos = to_model_range(pixels)
+        noise = self._noise(step, videos.shape[0], videos.shape[1])
+        probability = self.model.sampling_probability(step)
+
+        def objectives(generator, discriminator):
+            values, updated = self._losses(generator, discriminator, non_trainable, videos,
+                                           noise, True, probability)
+            return (values["g_loss"], values["d_loss"]), (values, updated)
+
+        (g_loss, _), backward, (values, non_trainable) = jax.vjp(
+            objectives, generator, discriminator, has_aux=True)
+        one, zero = jnp.ones_like(g_loss), jnp.zeros_like(g_loss)
+        g_gradients, _ = backward((one, zero))
+        _, d_gradients = backward((zero, one))
+        generator, g_slots = self.optimizers[0].stateless_apply(g_slots, g_gradients, generator)
+        discriminator, d_slots = self.optimizers[1].stateless_apply(
+            d_slots, d_gradients, discriminator)
+        return (generator, discriminator, non_trainable, g_slots, d_slots), values
+
+    def _validation_step(self, state, pixels):
+        """Losses in inference mode (moving statistics, z = mean) and the free rollout's MSE."""
+        generator, discriminator, non_trainable = state[:3]
+        videos = to_model_range(pixels)
+        zeros = {name: jnp.zeros((videos.shape[0],) + tuple(shape))
+                 for name, shape in self.model.noise_shapes(videos.shape[1]).items()}
+        values, _ = self._losses(generator, discriminator, non_trainable, videos, zeros,
+                                 False, 1.0)
+        return values
+
+
+class History:
+    """logs/history.jsonl: {"split", "step", losses...} per line, appended across resumes."""
+
+    def __init__(self, run_dir):
+        self.path = pathlib.Path(run_dir) / "logs" / "history.jsonl"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, split, step, values, **extra):
+        line = {"split": split, "step": step, **extra,
+                **{name: float(value) for name, value in values.items()}}
+        with self.path.open("a") as file:
+            file.write(json.dumps(line) + "\n")
+
+
+def validate(steps, state, videos, batch_size):
+    """Mean of each validation loss over `videos` in batches (the last partial one dropped)."""
+    totals, batches = {}, 0
+    for start in range(0, len(videos) - batch_size + 1, batch_size):
+        values = steps.validation_step(state, videos[start : start + batch_size])
+        for name, value in values.items():
+            totals[name] = totals.get(name, 0.0) + float(value)
+        batches += 1
+    return {name: total / batches for name, total in totals.items()}
+
+
+class BestModel:
+    """best.keras and best.json: the networks at the lowest validation `rollout` loss."""
+
+    def __init__(self, run_dir, video_shape):
+        self.directory = pathlib.Path(run_dir)
+        self.video_shape = video_shape
+        record = self.directory / "best.json"
+        self.loss = json.loads(record.read_text())["rollout"] if record.exists() else np.inf
+
+    def offer(self, model, step, validation):
+        if not validation["rollout"] < self.loss:
+            return
+        self.loss = validation["rollout"]
+        partial = self.directory / "best.partial.keras"
+        run_files.save_inference_model(model, self.video_shape, partial)
+        os.replace(partial, self.directory / "best.keras")
+        (self.directory / "best.json").write_text(
+            json.dumps({"step": step, **validation}, indent=2, sort_keys=True))
+
+
+def train(config, preset="paper", stop_after_minutes=None, stop_at_step=None):
+    """Trains (or resumes) the run `config` describes under JAX; returns the run directory.
+
+    stop_after_minutes / stop_at_step: end early (checkpointed and validated; the same
+    command resumes), for a time-limited machine or a look at the first steps.
+    """
+    t = config.train
+    dataset = dataset_config(config.data.dataset)
+    if config.data.num_frames > dataset.num_frames or config.model.image_size != dataset.image_size:
+        raise UserError(
+            f"{config.data.dataset} has {dataset.num_frames} frames of {dataset.image_size} px; "
+            f"the configuration asks for {config.data.num_frames} of {config.model.image_size}."
+        )
+    run_dir = t.run_dir or run_files.default_run_dir(config, preset)
+    run_files.write_config(run_dir, config, preset)
+    deadline = time.monotonic() + 60 * stop_after_minutes if stop_after_minutes else np.inf
+
+    sizes = dict(dataset.split_sizes)
+    cap = config.data.max_examples_per_split or max(sizes.values())
+    train_count = min(sizes["train"], cap)
+    validation_count = min(sizes["validation"], cap,
+                           (t.validation_steps or sizes["validation"]) * t.batch_size)
+    started = time.monotonic()
+    train_videos = simulated_videos(dataset, "train", train_count)[:, : config.data.num_frames]
+    validation_videos = simulated_videos(
+        dataset, "validation", validation_count)[:, : config.data.num_frames]
+    print(f"Simulated {train_count} training and {validation_count} validation sequences "
+          f"in {time.monotonic() - started:.0f} s.", flush=True)
+
+    steps_per_epoch = t.steps_per_epoch or train_count // t.batch_size
+    if steps_per_epoch < 1 or validation_count < t.batch_size:
+        raise UserError(f"The splits have fewer examples than one batch of {t.batch_size}.")
+    total_steps = t.epochs * steps_per_epoch
+    video_shape = train_videos.shape[1:]
+    model = run_files.build_model(config, video_shape)
+    checkpoints = run_files.Checkpoints(os.path.join(run_dir, "checkpoints"), t.keep_checkpoints)
+    step = run_files.restore_latest(model, checkpoints)
+    if step >= total_steps:
+        print(f"{run_dir} has finished all {total_steps} steps already.")
+        return run_dir
+    print(f"{'Resuming' if step else 'Training'} {run_dir} at step {step} of {total_steps} "
+          f"on {jax.devices()[0].platform}.", flush=True)
+
+    steps, history, best = JaxSteps(model), History(run_dir), BestModel(run_dir, video_shape)
+    state = steps.state()
+
+    def checkpoint_and_validate():
+        steps.write_back(state)
+        checkpoints.save(model, step)
+        validation = validate(steps, state, validation_videos, t.batch_size)
+        history.write("validation", step, validation)
+        best.offer(model, step, validation)
+        return validation
+
+    stopping = False
+    for epoch in range(step // steps_per_epoch, t.epochs):
+        order = np.random.default_rng([t.seed, epoch]).permutation(train_count)
+        epoch_started, first_step = time.monotonic(), step
+        for index in range(step - epoch * steps_per_epoch, steps_per_epoch):
+            batch = order[np.arange(index * t.batch_size, (index + 1) * t.batch_size) % train_count]
+            state, values = steps.train_step(state, train_videos[batch], step)
+            step += 1
+            if step % LOG_EVERY == 0 or index == steps_per_epoch - 1:
+                values = {name: float(value) for name, value in values.items()}
+                run_files.check_finite(values, step, run_dir)
+                history.write("train", step, values, seconds=time.monotonic() - started)
+            if step % t.checkpoint_every == 0 and index < steps_per_epoch - 1:
+                steps.write_back(state)
+                checkpoints.save(model, step)
+            stopping = time.monotonic() > deadline or step == stop_at_step
+            if stopping:
+                break
+        seconds = time.monotonic() - epoch_started
+        validation = checkpoint_and_validate()
+        print(f"Epoch {epoch + 1}/{t.epochs}, step {step}: "
+              + ", ".join(f"{k} {v:.4g}" for k, v in validation.items())
+              + f" ({(step - first_step) / max(seconds, 1e-9):.1f} steps/s)", flush=True)
+        if stopping:
+            print(f"Stopped at step {step} of {total_steps}; the same command resumes.")
+            return run_dir
+
+    model.save(os.path.join(run_dir, "model.keras"))
+    print(f"Trained {total_steps} steps; the model is {os.path.join(run_dir, 'model.keras')}, "
+          f"the best on validation {os.path.join(run_dir, 'best.keras')}.")
+    return run_dir

@@ -1,0 +1,131 @@
+"""What a training run directory holds, read and written without TensorFlow.
+
+Shared by the TensorFlow trainer (`train.py`) and the JAX one (`jax_train.py`), so a run
+either of them wrote is resumed, exported and evaluated the same way:
+
+    config.json                     the resolved configuration and the preset's name
+    checkpoints/step_<N>.weights.h5 models and both optimizers (Keras' own format)
+
+and the model both build and the divergence check both apply.
+"""
+
+import contextlib
+import json
+import os
+import pathlib
+
+import keras
+import numpy as np
+
+from tf_deepgifs.config import Config
+from tf_deepgifs.errors import UserError
+from tf_deepgifs.models import DeepGIF
+
+
+class ConfigMismatchError(UserError):
+    """The run directory holds a run of another configuration."""
+
+
+class TrainingDivergedError(UserError):
+    """A loss became NaN or infinite."""
+
+
+def check_finite(logs, step, run_dir):
+    """Stops training with the last good checkpoint's place when a logged loss is NaN or inf."""
+    for name, value in logs.items():
+        if not np.isfinite(value):
+            raise TrainingDivergedError(
+                f"Step {step}: {name} became {value}; training stopped. The last good "
+                f"checkpoint is in {os.path.join(run_dir, 'checkpoints')}."
+            )
+
+
+def default_run_dir(config, preset):
+    return os.path.join("runs", f"{config.data.dataset.replace('/', '-')}-{preset}")
+
+
+def write_config(run_dir, config, preset):
+    """Writes config.json (with the preset's name), or checks that a resumed run has the
+    same configuration."""
+    path = pathlib.Path(run_dir) / "config.json"
+    if path.exists():
+        if Config.from_dict(json.loads(path.read_text())) != config:
+            raise ConfigMismatchError(
+                f"{run_dir} holds a run with another configuration ({path}); "
+                "pass --run-dir to start a new run, or the same options to resume it."
+            )
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"preset": preset, **json.loads(config.to_json())},
+                               indent=2, sort_keys=True))
+
+
+class Checkpoints:
+    """`step_<N>.weights.h5` files in a folder, the newest `keep` of them.
+
+    Keras' own weights format: it holds the weights, BatchNorm's moving statistics and
+    both optimizers, and loads on any backend. (tf.train.Checkpoint misses the layers
+    Keras 3 keeps in Python lists, such as the BatchNorm layers of the conv blocks, and
+    would reset them on resume.) A file is written under a temporary name and renamed,
+    so a killed run never leaves a half-written newest checkpoint.
+    """
+
+    def __init__(self, directory, keep):
+        self.directory = pathlib.Path(directory)
+        self.keep = keep
+
+    def _steps(self):
+        names = self.directory.glob("step_*.weights.h5") if self.directory.exists() else []
+        return sorted(int(p.name[len("step_") : -len(".weights.h5")]) for p in names)
+
+    def _path(self, step):
+        return self.directory / f"step_{step}.weights.h5"
+
+    def latest(self):
+        steps = self._steps()
+        return self._path(steps[-1]) if steps else None
+
+    def save(self, model, step):
+        self.directory.mkdir(parents=True, exist_ok=True)
+        partial = self.directory / f"partial_{step}.weights.h5"
+        model.save_weights(partial)
+        os.replace(partial, self._path(step))
+        for old in self._steps()[: -self.keep]:
+            self._path(old).unlink()
+
+
+def restore_latest(model, checkpoints):
+    """Loads the newest of `checkpoints` into `model`, if any; returns the step to resume at."""
+    if checkpoints.latest():
+        model.load_weights(checkpoints.latest())
+    return int(model.g_optimizer.iterations.numpy())
+
+
+def build_model(config, video_shape, scope=None):
+    """DeepGIF with its optimizers and all their variables, created inside `scope`.
+
+    video_shape: (T, H, W, C) of one training video. scope: a context manager for the
+    variables (a tf.distribute strategy's scope); None creates them plainly.
+    """
+    t = config.train
+    with scope or contextlib.nullcontext():
+        keras.utils.set_random_seed(t.seed)  # the initial weights
+        model = DeepGIF.from_configs(config.model, t)
+        model.build((None,) + tuple(video_shape))
+        model.compile(
+            g_optimizer=keras.optimizers.Adam(t.g_learning_rate, t.adam_beta_1, t.adam_beta_2),
+            d_optimizer=keras.optimizers.Adam(t.d_learning_rate, t.adam_beta_1, t.adam_beta_2),
+        )
+        model.build_optimizers()
+    return model
+
+
+def save_inference_model(model, video_shape, path):
+    """Writes `model`'s networks alone (no optimizer) as a .keras file, for generation.
+
+    A third of a checkpoint's size: Adam's two slots per weight stay behind.
+    """
+    twin = DeepGIF.from_config(model.get_config())
+    twin.build((None,) + tuple(video_shape))
+    twin.set_weights(model.get_weights())
+    twin.save(path)
