@@ -147,16 +147,20 @@ def measure(args, log):
         results["runner"] = run(["-m", "export.generate", "--model",
                                  os.path.join(export_dir, "generator_fixed.onnx"), "--seed", png,
                                  "--out", os.path.join(scratch, "out.gif")], log)
-    from tf_deepgifs import data
+        if args.build:
+            results["builds"] = measure_builds(os.path.join(scratch, "builds"), args.tiny, log)
+        from tf_deepgifs import data
 
-    if data.is_built("bouncing_balls", args.data_dir):
-        extra = ["--data-dir", args.data_dir] if args.data_dir else []
-        batches = ["--batch-size", "2", "--batches", "1"] if args.tiny else []
-        results["pipeline"] = run(["benchmarks/input_pipeline.py", *extra, *batches], log)
-    else:
-        log("bouncing_balls is not built (make data): the input pipeline is not measured.")
-    if args.build:
-        results["builds"] = measure_builds(args.tiny, log)
+        # The dataset users train from; else the one --build has just written.
+        data_dir = args.data_dir
+        if args.build and not data.is_built("bouncing_balls", data_dir):
+            data_dir = os.path.join(scratch, "builds", "bouncing_balls")
+        if data.is_built("bouncing_balls", data_dir):
+            extra = ["--data-dir", data_dir] if data_dir else []
+            batches = ["--batch-size", "2", "--batches", "1"] if args.tiny else []
+            results["pipeline"] = run(["benchmarks/input_pipeline.py", *extra, *batches], log)
+        else:
+            log("bouncing_balls is not built (make data): the input pipeline is not measured.")
     return results
 
 
@@ -178,21 +182,20 @@ def measure_training(options, rounds, log):
     return results
 
 
-def measure_builds(tiny, log):
-    """{dataset: (seconds, peak MiB, command)} for a build from scratch in a scratch dir."""
+def measure_builds(folder, tiny, log):
+    """{dataset: (seconds, peak MiB, command)} for a build from scratch into `folder`."""
     from tf_deepgifs import testing
 
     builds = {}
-    with tempfile.TemporaryDirectory() as scratch:
-        # MNIST's own sizes; the builder keeps 10,000 train digits for validation.
-        counts = (10_050, 20) if tiny else (60_000, 10_000)
-        manual = testing.write_fake_mnist(os.path.join(scratch, "mnist"), *counts)
-        for dataset, extra in (("bouncing_balls", []), ("moving_mnist", ["--manual-dir", manual])):
-            limit = ["--max-examples-per-split", "4"] if tiny else []
-            started = time.perf_counter()
-            _, memory, command = run(["-m", "tf_deepgifs", "data", "--dataset", dataset, "--data-dir",
-                                      os.path.join(scratch, dataset), *extra, *limit], log)
-            builds[dataset] = (time.perf_counter() - started, memory, command)
+    # MNIST's own sizes; the builder keeps 10,000 train digits for validation.
+    counts = (10_050, 20) if tiny else (60_000, 10_000)
+    manual = testing.write_fake_mnist(os.path.join(folder, "mnist"), *counts)
+    for dataset, extra in (("bouncing_balls", []), ("moving_mnist", ["--manual-dir", manual])):
+        limit = ["--max-examples-per-split", "4"] if tiny else []
+        started = time.perf_counter()
+        _, memory, command = run(["-m", "tf_deepgifs", "data", "--dataset", dataset, "--data-dir",
+                                  os.path.join(folder, dataset), *extra, *limit], log)
+        builds[dataset] = (time.perf_counter() - started, memory, command)
     return builds
 
 
