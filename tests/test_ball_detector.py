@@ -37,6 +37,15 @@ def test_touching_balls_are_split_into_two():
     assert distance[0] < 1.0
 
 
+def test_fewer_detections_than_balls_are_matched_to_their_nearest_true_balls():
+    truth = np.array([[[10.0, 10.0], [40.0, 40.0], [10.0, 50.0]]] * 2)  # (F=2, n=3, 2)
+    centres = np.full((2, ball_detector.MAX_BALLS, 2), np.nan)
+    centres[0, :2] = [[41.0, 40.0], [10.0, 52.0]]  # two found: 1 and 2 pixels off
+    centres[1, :1] = [[13.0, 14.0]]  # one found: 5 pixels off
+    distance = ball_detector.matched_distance(centres, np.array([2, 1]), truth)
+    np.testing.assert_allclose(distance, [1.5, 5.0])
+
+
 def _units(pixels):
     """Pixel-index coordinates back to box units (`bouncing_balls.to_pixels` inverted)."""
     return (np.asarray(pixels) + 0.5) / PIXELS_PER_UNIT

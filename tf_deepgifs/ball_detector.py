@@ -146,7 +146,7 @@ def matched_distance(centres, counts, truth):
     num_frames, n = truth.shape[:2]
     result = np.full(num_frames, np.nan)
     usable = np.minimum(counts, MAX_BALLS)
-    for c in np.unique(usable[usable > 0]):  # frames grouped by their count
+    for c in map(int, np.unique(usable[usable > 0])):  # frames grouped by their count
         group = np.nonzero(usable == c)[0]
         distance = np.linalg.norm(centres[group, :c, None] - truth[group, None], axis=-1)  # (G, c, n)
         if c >= n:  # every true ball gets a distinct detection
