@@ -1,0 +1,209 @@
+"""RESULTS.md and its figures from two evaluated training runs.
+
+    python results/make_results.py --paper RUN --improved RUN [--notes results/notes.md]
+
+Each RUN is a run directory that `python -m tf_deepgifs train` wrote (either backend) and
+`python -m tf_deepgifs evaluate` has evaluated: it reads config.json, logs/history.jsonl
+(the JAX trainer's), best.json and evaluation/report.json, and writes RESULTS.md and
+results/*.png, *.gif. Every number in RESULTS.md is read from those files, except in the
+--notes file, which is copied in after the targets (how the runs were made, what they show).
+"""
+
+import argparse
+import json
+import pathlib
+import shutil
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+from tf_deepgifs import figures  # noqa: E402
+
+FIGURES = pathlib.Path("results")
+SUMMARY_METRICS = ("psnr", "ssim", "right_count", "centre_error")
+PLOTTED_METRICS = ("psnr", "ssim", "right_count", "centre_error")
+DPI = 120
+
+
+def read_run(run_dir):
+    """Everything RESULTS.md needs from one run directory."""
+    run_dir = pathlib.Path(run_dir)
+    history = [json.loads(line) for line in (run_dir / "logs" / "history.jsonl").read_text().splitlines()]
+    return {
+        "dir": run_dir,
+        "config": json.loads((run_dir / "config.json").read_text()),
+        "best": json.loads((run_dir / "best.json").read_text()),
+        "report": json.loads((run_dir / "evaluation" / "report.json").read_text()),
+        "train": [h for h in history if h["split"] == "train"],
+        "validation": [h for h in history if h["split"] == "validation"],
+    }
+
+
+def curve(run, variant, metric):
+    """Mean per generated frame (NaN where undefined) of one variant's metric."""
+    values = run["report"]["curves"].get(variant, {}).get(metric)
+    return None if values is None else np.array([np.nan if v is None else v for v in values["mean"]])
+
+
+def plot_training(runs, path):
+    """Training losses and the validation rollout MSE against steps, both runs."""
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for name, run in runs.items():
+        steps = [h["step"] for h in run["train"]]
+        left.plot(steps, [h["prediction"] for h in run["train"]], label=f"{name}: prediction (train)")
+        left.plot(steps, [h["reconstruction"] for h in run["train"]], alpha=0.6,
+                  label=f"{name}: reconstruction (train)")
+        right.plot([h["step"] for h in run["validation"]], [h["rollout"] for h in run["validation"]],
+                   "-o", label=f"{name}: free rollout (validation)")
+        right.axvline(run["best"]["step"], linestyle=":", color=right.lines[-1].get_color())
+    left.set_yscale("log")
+    for axes, title in ((left, "training losses (MSE, pixels in [-1, 1])"),
+                        (right, "validation rollout MSE; dotted: the selected step")):
+        axes.set_xlabel("step")
+        axes.set_title(title, fontsize=10)
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=DPI)
+    plt.close(figure)
+
+
+def plot_by_frame(runs, metric, path):
+    """One metric against the frame's index in the video (1 = first frame), every model,
+    its best of S, and each model's copy-last-frame baseline: the models start at
+    different frames (K + 1), so the x axis is the video's, not the rollout's."""
+    figure, axes = plt.subplots(figsize=(7, 4.2))
+    for name, run in runs.items():
+        k = run["report"]["context_frames"]
+        samples = run["report"]["samples"]
+        for variant, style in (("model", "-o"), (f"best_of_{samples}", "-^"), ("baseline", "--s")):
+            values = curve(run, variant, metric)
+            if values is not None:
+                axes.plot(np.arange(k + 1, k + 1 + len(values)), values, style, markersize=3,
+                          label=f"{name}: {variant}")
+    axes.set_xlabel("frame of the video (the seed frames come first)")
+    axes.set_ylabel(figures.METRIC_LABELS[metric][0])
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=DPI)
+    plt.close(figure)
+
+
+def summary_rows(run):
+    """Markdown rows: metric, generated frame, model, best of S, baseline."""
+    report = run["report"]
+    rows = []
+    for entry in report["summary"]:
+        if entry["metric"] not in SUMMARY_METRICS:
+            continue
+        cells = [entry.get(v) for v in ("model", f"best_of_{report['samples']}", "baseline")]
+        rows.append(f"| {figures.METRIC_LABELS[entry['metric']][1]} | {entry['frame']} | "
+                    + " | ".join("-" if c is None else f"{c:.4g}" for c in cells) + " |")
+    return rows
+
+
+def target_lines(runs):
+    """The issue's targets, each with what was measured and whether it is met."""
+    improved, paper = runs["improved"], runs["paper"]
+    psnr, base = curve(improved, "model", "psnr"), curve(improved, "baseline", "psnr")
+    above = int(np.sum(psnr > base))
+    count = curve(improved, "model", "right_count")
+    centre = curve(improved, "model", "centre_error")
+    paper_count = curve(paper, "model", "right_count")
+
+    def verdict(ok):
+        return "met" if ok else "**not met**"
+
+    return [
+        f"- Improved, PSNR above the baseline at every generated frame: above at {above} of "
+        f"{len(psnr)} frames: {verdict(above == len(psnr))}.",
+        f"- Improved, right ball count on at least 99% of frames: {np.nanmean(count):.1%}: "
+        f"{verdict(np.nanmean(count) >= 0.99)}.",
+        f"- Improved, mean centre error under 2 px at frame 5: {centre[4]:.2f} px: "
+        f"{verdict(centre[4] < 2)}; under 6 px at the last frame: {centre[-1]:.2f} px: "
+        f"{verdict(centre[-1] < 6)}.",
+        f"- Paper, right ball count on at least 95% of frames: {np.nanmean(paper_count):.1%}: "
+        f"{verdict(np.nanmean(paper_count) >= 0.95)}.",
+    ]
+
+
+def training_lines(name, run):
+    t = run["config"]["train"]
+    last = run["train"][-1]
+    steps = last["step"]
+    return (f"| {name} | {run['config']['preset']} | {t['mode']} | {t['context_frames']} | "
+            f"{steps} | {steps * t['batch_size'] / 80_000:.1f} | {last['seconds'] / 60:.1f} | "
+            f"{run['best']['step']} | {run['best']['rollout']:.4f} |")
+
+
+def write_results(runs, out, command, notes=""):
+    FIGURES.mkdir(exist_ok=True)
+    plot_training(runs, FIGURES / "training_curves.png")
+    for metric in PLOTTED_METRICS:
+        plot_by_frame(runs, metric, FIGURES / f"{metric}_by_frame.png")
+    for name, run in runs.items():
+        for figure in ("strips.png", "strips.gif"):
+            shutil.copyfile(run["dir"] / "evaluation" / figure, FIGURES / f"{name}_{figure}")
+    report = runs["paper"]["report"]
+    lines = [
+        "# Results: Bouncing Balls",
+        "",
+        f"Written by `{command}` from the runs' own files; the sections below say how each "
+        "run and each number was made.",
+        "",
+        "## Targets",
+        "",
+        *target_lines(runs),
+        "",
+        notes.strip(),
+        "",
+        "## Training",
+        "",
+        "| model | preset | mode | K | steps | epochs | minutes | selected step | validation rollout MSE |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        *(training_lines(name, run) for name, run in runs.items()),
+        "",
+        "![training curves](results/training_curves.png)",
+        "",
+        "## Test split",
+        "",
+        f"{report['sequences']} test sequences; `model` is the deterministic rollout (z = mean), "
+        f"`best_of_{report['samples']}` the best of {report['samples']} sampled rollouts per "
+        f"sequence on the first {report['sampled_sequences']}, `baseline` the last seed frame "
+        "copied. Generated frame 1 is the video's frame K + 1.",
+        "",
+    ]
+    for name, run in runs.items():
+        samples = run["report"]["samples"]
+        lines += [f"### {name} (K = {run['report']['context_frames']}, "
+                  f"{run['report']['horizon']} generated frames)", "",
+                  f"| metric | generated frame | model | best of {samples} | baseline |",
+                  "| --- | --- | --- | --- | --- |", *summary_rows(run), "",
+                  f"![{name} strips](results/{name}_strips.png)", ""]
+    lines += ["### Per frame", ""]
+    lines += [f"![{metric}](results/{metric}_by_frame.png)" for metric in PLOTTED_METRICS]
+    pathlib.Path(out).write_text("\n".join(lines) + "\n")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--paper", required=True, help="the paper preset's run directory")
+    parser.add_argument("--improved", required=True, help="the improved preset's run directory")
+    parser.add_argument("--notes", help="a Markdown file copied in after the targets")
+    parser.add_argument("--out", default="RESULTS.md")
+    args = parser.parse_args()
+    runs = {"paper": read_run(args.paper), "improved": read_run(args.improved)}
+    notes = pathlib.Path(args.notes).read_text() if args.notes else ""
+    write_results(runs, args.out, "python results/make_results.py " + " ".join(sys.argv[1:]), notes)
+    print(f"Wrote {args.out} and the figures in {FIGURES}/.")
+
+
+if __name__ == "__main__":
+    main()

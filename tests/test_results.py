@@ -1,0 +1,68 @@
+"""results/make_results.py: RESULTS.md's tables and verdicts come from the runs' files."""
+
+import importlib.util
+import json
+import pathlib
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def make_results():
+    spec = importlib.util.spec_from_file_location("make_results", REPO / "results" / "make_results.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _curves(horizon, psnr, baseline_psnr, right_count, centre_error):
+    def constant(value):
+        return {"mean": [value] * horizon, "std": [0.0] * horizon, "count": [1] * horizon}
+
+    model = {"psnr": constant(psnr), "ssim": constant(0.9), "right_count": constant(right_count),
+             "centre_error": constant(centre_error)}
+    baseline = {"psnr": constant(baseline_psnr), "ssim": constant(0.5),
+                "right_count": constant(1.0), "centre_error": constant(9.0)}
+    return {"model": model, "baseline": baseline}
+
+
+def _run(root, preset, k, psnr, right_count, centre_error):
+    run = root / preset
+    (run / "logs").mkdir(parents=True)
+    (run / "evaluation").mkdir()
+    horizon = 20 - k
+    (run / "config.json").write_text(json.dumps(
+        {"preset": preset, "train": {"mode": "scheduled", "context_frames": k, "batch_size": 32}}))
+    (run / "best.json").write_text(json.dumps({"step": 20, "rollout": 0.25}))
+    history = [{"split": "train", "step": s, "seconds": 6.0 * s, "prediction": 0.3,
+                "reconstruction": 0.01} for s in (10, 20)]
+    history += [{"split": "validation", "step": 20, "rollout": 0.25}]
+    (run / "logs" / "history.jsonl").write_text("\n".join(map(json.dumps, history)))
+    curves = _curves(horizon, psnr, 15.0, right_count, centre_error)
+    summary = [{"metric": m, "frame": f, "model": curves["model"][m]["mean"][0],
+                "baseline": curves["baseline"][m]["mean"][0]}
+               for m in ("psnr", "right_count") for f in (1, 5, 10, horizon)]
+    (run / "evaluation" / "report.json").write_text(json.dumps(
+        {"curves": curves, "summary": summary, "context_frames": k, "horizon": horizon,
+         "samples": 10, "sequences": 100, "sampled_sequences": 10}))
+    for figure in ("strips.png", "strips.gif"):
+        (run / "evaluation" / figure).write_bytes(b"figure")
+    return run
+
+
+def test_results_report_the_runs_numbers_and_judge_the_targets(make_results, tmp_path, monkeypatch):
+    runs = {"paper": make_results.read_run(_run(tmp_path, "paper", 1, 14.0, 0.97, 3.0)),
+            "improved": make_results.read_run(_run(tmp_path, "improved", 3, 18.0, 0.98, 1.5))}
+    monkeypatch.chdir(tmp_path)
+    make_results.write_results(runs, "RESULTS.md", "python results/make_results.py ...")
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "above at 17 of 17 frames: met" in text
+    assert "at least 99% of frames: 98.0%: **not met**" in text
+    assert "under 2 px at frame 5: 1.50 px: met" in text
+    assert "at least 95% of frames: 97.0%: met" in text
+    assert "| improved | improved | scheduled | 3 | 20 | 0.0 | 2.0 | 20 | 0.2500 |" in text
+    assert "| PSNR dB | 17 | 18 | - | 15 |" in text
+    for figure in ("training_curves.png", "psnr_by_frame.png", "improved_strips.gif"):
+        assert (tmp_path / "results" / figure).stat().st_size > 0
