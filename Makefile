@@ -8,6 +8,8 @@
 #        verified (RUN defaults to the run `make train` with the same DATASET and PRESET writes)
 #   make evaluate RUN=...              metrics on the test split, report and figures in RUN/evaluation
 #        (ARGS="--limit 500 --samples 10 ..."; see python -m tf_deepgifs evaluate --help)
+#   make generate SEED=ball.png        a GIF from your seed image(s) with the exported generator
+#        of RUN (or MODEL=<generator.onnx>); GIF=out.gif, ARGS="--samples 4 --frames 30"
 #   make bench                         every benchmark at the paper's sizes, into BENCHMARKS.md
 #        (about 15 minutes on 2 cores; ARGS="--export-dir RUN/export --steps 5")
 # Optional: DATA_DIR=<TFDS data dir> (default: TFDS's, ~/tensorflow_datasets),
@@ -19,6 +21,8 @@ PRESET ?= paper
 BACKEND ?= tensorflow
 ARGS ?=
 RUN ?= runs/$(subst /,-,$(DATASET))-$(PRESET)
+MODEL ?= $(RUN)/export/generator_fixed.onnx
+GIF ?= generated.gif
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
@@ -26,7 +30,7 @@ INSTALLED := $(VENV)/.installed
 DATA_ARGS = --dataset $(DATASET) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) \
             $(if $(MANUAL_DIR),--manual-dir $(MANUAL_DIR))
 
-.PHONY: venv test data train export evaluate bench clean-venv
+.PHONY: venv test data train export evaluate generate bench clean-venv
 
 venv: $(INSTALLED)
 
@@ -51,6 +55,10 @@ export: $(INSTALLED)
 
 evaluate: $(INSTALLED)
 	$(PY) -m tf_deepgifs evaluate --run-dir $(RUN) $(ARGS)
+
+generate: $(INSTALLED)
+	$(if $(SEED),,$(error give the seed image(s): make generate SEED=path/to/image.png))
+	$(PY) -m export.generate --model $(MODEL) --seed $(SEED) --out $(GIF) $(ARGS)
 
 bench: $(INSTALLED)
 	$(PY) benchmarks/run_all.py --out BENCHMARKS.md $(ARGS)

@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 from tests.tiny import TINY_ARGS, TINY_MODEL
-from tf_deepgifs import train
+from tf_deepgifs import bouncing_balls, train
 from tf_deepgifs.__main__ import main
 from tf_deepgifs.config import Config, DataConfig, TrainConfig
 
@@ -152,3 +152,15 @@ def test_make_train_then_make_export_run_end_to_end(tmp_path):
     report = json.loads((run_dir / "export" / "verification.json").read_text())
     assert report["passed"] and report["metadata"]["preset"] == "smoke"
     assert [case["frames"] for case in report["cases"]] == [2, 19, 2, 19]
+
+    seed = tmp_path / "seed.png"
+    imageio.imwrite(seed, bouncing_balls.dataset_videos(
+        bouncing_balls.DATASET_CONFIGS["paper"], "test", [0])[0, 0, ..., 0])
+    make_generate = ["make", "--no-print-directory", "generate", f"RUN={run_dir}",
+                     f"PY={sys.executable}", "INSTALLED=", f"GIF={tmp_path / 'out.gif'}"]
+    generated = subprocess.run(make_generate + [f"SEED={seed}"], cwd=REPO, env=ENV,
+                               capture_output=True, text=True, timeout=300)
+    assert generated.returncode == 0, generated.stdout[-2000:] + generated.stderr[-3000:]
+    assert len(imageio.mimread(tmp_path / "out.gif")) == 20  # the seed, then 19 generated
+    unseeded = subprocess.run(make_generate, cwd=REPO, env=ENV, capture_output=True, text=True)
+    assert unseeded.returncode != 0 and "make generate SEED=path/to/image.png" in unseeded.stderr
