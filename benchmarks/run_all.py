@@ -51,6 +51,8 @@ TRAINING_ROWS = (
      ["benchmarks/train_step.py"], {"TF_ENABLE_ONEDNN_OPTS": "0"}),
     ("tensorflow_xla", "tf_deepgifs, XLA (`jit_compile`)", True,
      ["benchmarks/train_step.py", "--jit-compile"], {}),
+    ("tensorflow_bf16", "tf_deepgifs, mixed precision (`--precision mixed_bfloat16`)", True,
+     ["benchmarks/train_step.py", "--precision", "mixed_bfloat16"], {}),
     ("pytorch", "PyTorch reference, eager, NCHW (PyTorch's default)", False,
      ["benchmarks/torch_reference.py"], {}),
     ("pytorch_channels_last", "PyTorch reference, eager, channels_last", False,
@@ -229,7 +231,8 @@ def training_section(results):
              f"Each row: the median over {len(first['round_seconds'])} rounds, run interleaved "
              f"(every row once per round), of each run's median of {first['steps']} steps after a "
              "warm-up step; the rounds' values beside it. GFLOP/s counts the FLOPs each "
-             "implementation performs.\n",
+             "implementation performs; the rate beside it is float32's (bfloat16 arithmetic "
+             "can exceed it on CPUs with AVX-512 BF16 or AMX).\n",
              "| implementation | s per step | rounds | frames/s | GFLOP/s | of the matmul rate | command |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for name, label, folded, _, _ in TRAINING_ROWS:
@@ -248,7 +251,9 @@ def training_section(results):
                  f"channels_last, and {seconds['pytorch_transposed'] / ours:.2f}x as fast as PyTorch "
                  f"doing the same arithmetic (channels_last, transposed-conv decoder); "
                  f"{seconds['tensorflow_no_onednn'] / ours:.2f}x as fast as TensorFlow without "
-                 f"oneDNN, {seconds['tensorflow_xla'] / ours:.2f}x as fast as with XLA.\n")
+                 f"oneDNN, {seconds['tensorflow_xla'] / ours:.2f}x as fast as with XLA. Mixed "
+                 f"precision (bfloat16 compute, float32 variables) takes "
+                 f"{seconds['tensorflow_bf16'] / ours:.2f}x the float32 step's time here.\n")
     parts, _, command = results["parts"]
     lines += ["Where the time goes (each network alone on its share of one step; "
               f"`{command}`):\n", "| network | pass | frames | ms | GFLOP/s |", "| --- | --- | --- | --- | --- |"]

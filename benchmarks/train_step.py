@@ -28,8 +28,10 @@ def main():
     parser.add_argument("--mode", default="teacher_forced")
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--jit-compile", action="store_true", help="compile the step with XLA")
+    parser.add_argument("--precision", default="float32", help="float32 or mixed_bfloat16")
     args = parser.parse_args()
-    config = Config(train=TrainConfig(batch_size=args.batch_size, mode=args.mode),
+    config = Config(train=TrainConfig(batch_size=args.batch_size, mode=args.mode,
+                                      precision=args.precision),
                     data=DataConfig(num_frames=args.frames))
     shape = (args.frames, 64, 64, 1)
     model = train.build_model(config, tf.distribute.get_strategy(), shape)
@@ -46,9 +48,9 @@ def main():
     seconds = float(np.median(times))
     print(f"{args.mode}, batch {args.batch_size} x {args.frames} frames: {seconds:.2f} s per step, "
           f"{args.batch_size * args.frames / seconds:.1f} frames/s (median of {args.steps}; "
-          f"first call {tracing:.1f} s{', XLA' if args.jit_compile else ''})")
+          f"first call {tracing:.1f} s{', XLA' if args.jit_compile else ''}, {args.precision})")
     print(json.dumps({"benchmark": "train_step", "framework": "tensorflow", "version": tf.__version__,
-                      "jit_compile": args.jit_compile, "batch": args.batch_size, "frames": args.frames,
+                      "jit_compile": args.jit_compile, "precision": args.precision, "batch": args.batch_size, "frames": args.frames,
                       "seconds": seconds, "first_call": tracing, "steps": args.steps}))
 
 

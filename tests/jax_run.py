@@ -1,5 +1,6 @@
 """Runs the JAX trainer on a tiny configuration in a process of its own, as on a GPU
-machine without TensorFlow: `KERAS_BACKEND=jax python -m tests.jax_run RUN_DIR [STEP]`.
+machine without TensorFlow:
+`KERAS_BACKEND=jax python -m tests.jax_run RUN_DIR [STEP [PRECISION]]`.
 
 TensorFlow and TFDS are made unimportable first, so the run fails if the JAX path needs
 them. STEP > 0 stops the run once that many steps are done (it resumes when run again).
@@ -17,7 +18,7 @@ class _NoTensorFlow:
         return None
 
 
-def tiny_jax_config(run_dir):
+def tiny_jax_config(run_dir, precision="float32"):
     """Scheduled sampling with K = 2, so the closed loop and all noise streams are used."""
     from tests.tiny import TINY_MODEL
     from tf_deepgifs.config import Config, DataConfig, TrainConfig
@@ -26,18 +27,19 @@ def tiny_jax_config(run_dir):
         model=TINY_MODEL,
         train=TrainConfig(mode="scheduled", context_frames=2, scheduled_sampling_steps=4,
                           batch_size=2, epochs=2, steps_per_epoch=3, validation_steps=1,
-                          checkpoint_every=1, run_dir=run_dir),
+                          checkpoint_every=1, run_dir=run_dir, precision=precision),
         data=DataConfig(num_frames=4, max_examples_per_split=8),
     )
 
 
-def main(run_dir, stop_at_step=0):
+def main(run_dir, stop_at_step=0, precision="float32"):
     sys.meta_path.insert(0, _NoTensorFlow())
     from tf_deepgifs import jax_train
 
-    jax_train.train(tiny_jax_config(run_dir), "smoke", stop_at_step=stop_at_step or None)
+    jax_train.train(tiny_jax_config(run_dir, precision), "smoke",
+                    stop_at_step=stop_at_step or None)
     assert "tensorflow" not in sys.modules
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 0)
+    main(sys.argv[1], *(int(a) if a.isdigit() else a for a in sys.argv[2:]))

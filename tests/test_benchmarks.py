@@ -85,7 +85,8 @@ def test_every_benchmark_runs_at_a_tiny_size_and_the_report_names_its_commands(t
         assert f"python benchmarks/{script}" in text or f"python -m {script}" in text, script
     assert "onnx_fixed | 1 |" in text and "saved_model, oneDNN on | 32 |" in text
     assert "TF_ENABLE_ONEDNN_OPTS=1 python benchmarks/rollout_latency.py" in text
-    for row in ("tf_deepgifs, oneDNN off", "tf_deepgifs, XLA", "PyTorch reference, eager, NCHW",
+    for row in ("tf_deepgifs, oneDNN off", "tf_deepgifs, XLA", "tf_deepgifs, mixed precision",
+                "PyTorch reference, eager, NCHW",
                 "PyTorch reference, eager, channels_last",
                 "PyTorch reference, eager, channels_last, transposed-conv decoder"):
         assert f"| {row}" in text, row

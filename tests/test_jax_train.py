@@ -19,9 +19,9 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 JAX_ENV = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="2")
 
 
-def _run_jax(run_dir, stop_at_step=0):
+def _run_jax(run_dir, stop_at_step=0, precision="float32"):
     result = subprocess.run(
-        [sys.executable, "-m", "tests.jax_run", str(run_dir), str(stop_at_step)],
+        [sys.executable, "-m", "tests.jax_run", str(run_dir), str(stop_at_step), precision],
         cwd=REPO, env=JAX_ENV, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     return result.stdout
@@ -97,6 +97,17 @@ def test_best_keras_holds_the_networks_of_the_lowest_validation_rollout(jax_runs
 def test_training_history_has_every_logged_step_once(jax_runs):
     steps = [entry["step"] for entry in _history(jax_runs[1], "train")]
     assert steps == [3, 6]  # the ends of both epochs, the resumed run adding the second
+
+
+def test_mixed_bfloat16_under_jax_tracks_float32_and_keeps_float32_weights(jax_runs, tmp_path):
+    _run_jax(tmp_path / "mixed", stop_at_step=3, precision="mixed_bfloat16")
+    mixed = _history(tmp_path / "mixed", "validation")[-1]
+    full = next(e for e in _history(jax_runs[0], "validation") if e["step"] == 3)
+    assert mixed["step"] == 3
+    for name in ("reconstruction", "prediction", "rollout"):
+        np.testing.assert_allclose(mixed[name], full[name], rtol=0.05, err_msg=name)
+    model = _tensorflow_model(tmp_path / "mixed")  # its checkpoint loads as float32 weights
+    assert int(model.g_optimizer.iterations.numpy()) == 3
 
 
 def test_the_simulated_split_is_the_tfds_builders_in_any_number_of_processes(monkeypatch):

@@ -10,6 +10,9 @@ import math
 from typing import Optional
 
 TRAINING_MODES = ("teacher_forced", "rollout", "scheduled")
+# Keras dtype policies training may use: "mixed_bfloat16" computes in bfloat16 and keeps
+# float32 variables. float16 would need loss scaling and is not offered.
+PRECISIONS = ("float32", "mixed_bfloat16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,11 +82,18 @@ class TrainConfig:
     # XLA-compile each replica's step (fused elementwise ops, fewer kernel launches): meant
     # for GPUs. On a CPU it is slower: XLA's convolutions do not use oneDNN's (BENCHMARKS.md).
     jit_compile: bool = False
+    # "mixed_bfloat16": layers compute in bfloat16, variables and losses stay float32 (Keras'
+    # mixed precision). For GPUs with bfloat16 (A100, H100) and CPUs with AVX-512 BF16 or
+    # AMX; BENCHMARKS.md measures it on our CPU. Export and evaluation always run float32.
+    precision: str = "float32"
     run_dir: Optional[str] = None  # None: runs/<dataset>-<preset>
 
     def __post_init__(self):
         if self.mode not in TRAINING_MODES:
             raise ValueError(f"mode must be one of {', '.join(TRAINING_MODES)}, got '{self.mode}'.")
+        if self.precision not in PRECISIONS:
+            raise ValueError(
+                f"precision must be one of {', '.join(PRECISIONS)}, got '{self.precision}'.")
         if self.context_frames < 1:
             raise ValueError(f"context_frames must be at least 1, got {self.context_frames}.")
         for name in ("batch_size", "epochs", "checkpoint_every", "keep_checkpoints"):

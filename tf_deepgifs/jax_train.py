@@ -131,8 +131,8 @@ class JaxSteps:
             values = self.model.compute_losses(videos, noise, training, probability)
             if not training:
                 k = self.model.context_frames
-                values["rollout"] = losses.mean_squared_error(
-                    self.model(videos, training=False), videos[:, k:])
+                generated = keras.ops.cast(self.model(videos, training=False), "float32")
+                values["rollout"] = losses.mean_squared_error(generated, videos[:, k:])
         return values, [scope.get_current_value(v) for v in self.non_trainable]
 
     def _train_step(self, state, pixels, step):

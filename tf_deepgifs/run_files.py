@@ -101,14 +101,28 @@ def restore_latest(model, checkpoints):
     return int(model.g_optimizer.iterations.numpy())
 
 
-def build_model(config, video_shape, scope=None):
+@contextlib.contextmanager
+def dtype_policy(name):
+    """Layers made inside compute with Keras dtype policy `name` ("float32",
+    "mixed_bfloat16"); the global policy is restored after."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def build_model(config, video_shape, scope=None, precision=None):
     """DeepGIF with its optimizers and all their variables, created inside `scope`.
 
     video_shape: (T, H, W, C) of one training video. scope: a context manager for the
-    variables (a tf.distribute strategy's scope); None creates them plainly.
+    variables (a tf.distribute strategy's scope); None creates them plainly. precision:
+    the layers' dtype policy; None takes the training's (`TrainConfig.precision`).
+    Variables are float32 under every policy, so weights load across precisions.
     """
     t = config.train
-    with scope or contextlib.nullcontext():
+    with scope or contextlib.nullcontext(), dtype_policy(precision or t.precision):
         keras.utils.set_random_seed(t.seed)  # the initial weights
         model = DeepGIF.from_configs(config.model, t)
         model.build((None,) + tuple(video_shape))

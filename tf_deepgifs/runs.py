@@ -13,7 +13,7 @@ import shutil
 import keras
 import tensorflow as tf
 
-from tf_deepgifs import train
+from tf_deepgifs import run_files
 from tf_deepgifs.config import Config
 from tf_deepgifs.errors import UserError
 
@@ -41,7 +41,7 @@ def weights_of(run_dir, weights=None):
     finished = os.path.join(run_dir, "model.keras")
     if os.path.exists(finished):
         return finished
-    latest = train.Checkpoints(os.path.join(run_dir, "checkpoints"), keep=1).latest()
+    latest = run_files.Checkpoints(os.path.join(run_dir, "checkpoints"), keep=1).latest()
     if latest is None:
         raise RunError(f"{run_dir} has neither model.keras nor a checkpoint.")
     return str(latest)
@@ -51,7 +51,9 @@ def load_model(config, weights):
     """The run's DeepGIF with the given weights (a .keras model or a .weights.h5 file)."""
     c = config.model
     video_shape = (config.data.num_frames, c.image_size, c.image_size, c.channels)
-    model = train.build_model(config, tf.distribute.get_strategy(), video_shape)
+    # float32 whatever the training's precision: exports and metrics are float32's.
+    model = run_files.build_model(config, video_shape, tf.distribute.get_strategy().scope(),
+                                  precision="float32")
     try:
         if weights.endswith(".keras"):
             model.set_weights(keras.saving.load_model(weights).get_weights())

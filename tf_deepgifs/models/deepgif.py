@@ -282,6 +282,10 @@ class DeepGIF(keras.Model):
         )
         real_logits = self.discriminator(real, training=training)
         fake_logits = self.discriminator(fake, training=training)
+        # Losses in float32 whatever the layers compute in (mixed precision).
+        mean, log_variance, reconstructions, predictions, real_logits, fake_logits = (
+            ops.cast(x, "float32") for x in
+            (mean, log_variance, reconstructions, predictions, real_logits, fake_logits))
         values = {
             "reconstruction": losses.mean_squared_error(reconstructions, videos),
             "prediction": losses.mean_squared_error(predictions, videos[:, self.context_frames :]),
@@ -335,7 +339,7 @@ class DeepGIF(keras.Model):
         }
         values = self.compute_losses(videos, zeros, False, 1.0)
         values["rollout"] = losses.mean_squared_error(
-            self(videos, training=False), videos[:, self.context_frames :])
+            ops.cast(self(videos, training=False), "float32"), videos[:, self.context_frames :])
         return self._track(values)
 
     def _track(self, values):

@@ -40,5 +40,8 @@ class Encoder(keras.Model):
 
 
 def sample_latent(mean, log_variance, noise):
-    """z = mean + sigma * noise; noise standard normal, or zeros for z = mean."""
-    return mean + keras.ops.exp(0.5 * log_variance) * noise
+    """z = mean + sigma * noise; noise standard normal, or zeros for z = mean.
+
+    The noise is cast to the latents' dtype (bfloat16 under mixed precision).
+    """
+    return mean + keras.ops.exp(0.5 * log_variance) * keras.ops.cast(noise, mean.dtype)

@@ -31,7 +31,7 @@ class Predictor(keras.Model):
 
     def initial_state(self, batch_size):
         """Zero (h, c), each (B, lstm_units)."""
-        zeros = keras.ops.zeros((batch_size, self.config.lstm_units))
+        zeros = keras.ops.zeros((batch_size, self.config.lstm_units), dtype=self.compute_dtype)
         return [zeros, zeros]
 
     def step(self, latent, state, training=None):
