@@ -11,7 +11,7 @@
 #   make generate SEED=ball.png        a GIF from your seed image(s) with the exported generator
 #        of RUN (or MODEL=<generator.onnx>); GIF=out.gif, ARGS="--samples 4 --frames 30"
 #   make bench                         every benchmark at the paper's sizes, into BENCHMARKS.md
-#        (about 15 minutes on 2 cores; ARGS="--export-dir RUN/export --steps 5")
+#        (about 16 minutes on 2 cores, --build adds 5; ARGS="--export-dir RUN/export --steps 5")
 # Optional: DATA_DIR=<TFDS data dir> (default: TFDS's, ~/tensorflow_datasets),
 #           MANUAL_DIR=<folder with MNIST IDX files> for moving_mnist without internet.
 

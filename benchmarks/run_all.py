@@ -44,6 +44,8 @@ sys.path.insert(0, str(REPO))  # tf_deepgifs, for the untrained export and the s
 
 # The train-step rows: (results key, label, whether its decoder is the folded one, script
 # and options, environment).
+LATENCY_REPEATS = 30  # rollout calls per runtime and batch (median)
+
 TRAINING_ROWS = (
     ("tensorflow", "tf_deepgifs (TensorFlow, oneDNN on: the default)", True,
      ["benchmarks/train_step.py"], {}),
@@ -140,7 +142,9 @@ def measure(args, log):
     results["parts"] = run(["benchmarks/train_step_parts.py", *size], log)
     with tempfile.TemporaryDirectory() as scratch:
         export_dir = args.export_dir or untrained_export(os.path.join(scratch, "run"), args.tiny, log)
-        repeats = ["--repeats", "1" if args.tiny else "5"]
+        # A batch-1 rollout lasts ~20 ms: 5 calls sat inside one burst of a neighbour's load
+        # and read 40 % slow in one run; 30 calls span a few seconds.
+        repeats = ["--repeats", "1" if args.tiny else str(LATENCY_REPEATS)]
         results["latency"] = run(["benchmarks/rollout_latency.py", "--export-dir", export_dir, *repeats], log)
         results["latency_onednn"] = run(
             ["benchmarks/rollout_latency.py", "--export-dir", export_dir, *repeats, "--runtimes",

@@ -4,7 +4,7 @@
         saved_model/        TensorFlow SavedModel, signature "rollout"
         generator.onnx      the same function through tf2onnx, with metadata_props
         generator_fixed.onnx   the same for N = the trained horizon only, unrolled: the
-                               fast one in ONNX Runtime (6-8x at batch 1)
+                               fast one in ONNX Runtime (~10x at batch 1)
         verification.json   per-frame errors of both against the TensorFlow function
 
 The files are written to `export.partial/`, verified, and only then renamed to `export/`

@@ -9,7 +9,7 @@ convert, and on a GPU machine Keras would pick a cuDNN kernel tf2onnx cannot rea
 With `fixed_frames` the same steps are unrolled for that one N instead. ONNX Runtime
 optimises a Loop's body far less than a plain graph (no layout change to its blocked
 NCHWc convolutions, no transposes removed, every step's overhead): the unrolled graph
-runs a 19-frame rollout 6 to 8 times faster at batch 1 (BENCHMARKS.md).
+runs a 19-frame rollout about 10 times faster at batch 1 (BENCHMARKS.md).
 """
 
 import tensorflow as tf
