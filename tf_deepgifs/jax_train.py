@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 
-from tf_deepgifs import bouncing_balls, losses, run_files
+from tf_deepgifs import bouncing_balls, run_files
 from tf_deepgifs.errors import UserError
 from tf_deepgifs.models.deepgif import NOISE_STREAMS
 
@@ -96,18 +96,19 @@ class JaxSteps:
         self.train_step = jax.jit(self._train_step, donate_argnums=0)
         self.validation_step = jax.jit(self._validation_step)
 
+    def _groups(self):
+        """The variables a state holds values of, in its order."""
+        return (self.generator, self.discriminator, self.non_trainable,
+                self.optimizers[0].variables, self.optimizers[1].variables)
+
     def state(self):
         """Copies of the model's and optimizers' current values, as a state (the train
         step consumes its state's buffers, so the variables keep their own)."""
-        groups = (self.generator, self.discriminator, self.non_trainable,
-                  self.optimizers[0].variables, self.optimizers[1].variables)
-        return tuple([jnp.array(v.value) for v in group] for group in groups)
+        return tuple([jnp.array(v.value) for v in group] for group in self._groups())
 
     def write_back(self, state):
         """Assigns a state's values to the model's and optimizers' variables."""
-        groups = (self.generator, self.discriminator, self.non_trainable,
-                  self.optimizers[0].variables, self.optimizers[1].variables)
-        for group, values in zip(groups, state):
+        for group, values in zip(self._groups(), state):
             for variable, value in zip(group, values):
                 variable.assign(value)
 
@@ -121,18 +122,18 @@ class JaxSteps:
             noise[name] = draw(key, (batch,) + tuple(shape))
         return noise
 
-    def _losses(self, generator, discriminator, non_trainable, videos, noise, training,
-                probability):
-        """compute_losses with the given values; returns (losses, new non-trainable values)."""
-        mapping = (list(zip(self.generator, generator))
-                   + list(zip(self.discriminator, discriminator))
-                   + list(zip(self.non_trainable, non_trainable)))
+    def _mapping(self, generator, discriminator, non_trainable):
+        """(variable, value) pairs for a keras.StatelessScope over the model's variables."""
+        return (list(zip(self.generator, generator))
+                + list(zip(self.discriminator, discriminator))
+                + list(zip(self.non_trainable, non_trainable)))
+
+    def _losses(self, generator, discriminator, non_trainable, videos, noise, probability):
+        """Training-mode compute_losses with the given values; returns (losses, new
+        non-trainable values)."""
+        mapping = self._mapping(generator, discriminator, non_trainable)
         with keras.StatelessScope(state_mapping=mapping) as scope:
-            values = self.model.compute_losses(videos, noise, training, probability)
-            if not training:
-                k = self.model.context_frames
-                generated = keras.ops.cast(self.model(videos, training=False), "float32")
-                values["rollout"] = losses.mean_squared_error(generated, videos[:, k:])
+            values = self.model.compute_losses(videos, noise, True, probability)
         return values, [scope.get_current_value(v) for v in self.non_trainable]
 
     def _train_step(self, state, pixels, step):
@@ -148,7 +149,7 @@ class JaxSteps:
 
         def objectives(generator, discriminator):
             values, updated = self._losses(generator, discriminator, non_trainable, videos,
-                                           noise, True, probability)
+                                           noise, probability)
             return (values["g_loss"], values["d_loss"]), (values, updated)
 
         (g_loss, _), backward, (values, non_trainable) = jax.vjp(
@@ -162,14 +163,9 @@ class JaxSteps:
         return (generator, discriminator, non_trainable, g_slots, d_slots), values
 
     def _validation_step(self, state, pixels):
-        """Losses in inference mode (moving statistics, z = mean) and the free rollout's MSE."""
-        generator, discriminator, non_trainable = state[:3]
-        videos = to_model_range(pixels)
-        zeros = {name: jnp.zeros((videos.shape[0],) + tuple(shape))
-                 for name, shape in self.model.noise_shapes(videos.shape[1]).items()}
-        values, _ = self._losses(generator, discriminator, non_trainable, videos, zeros,
-                                 False, 1.0)
-        return values
+        """`DeepGIF.validation_losses` with the state's values."""
+        with keras.StatelessScope(state_mapping=self._mapping(*state[:3])):
+            return self.model.validation_losses(to_model_range(pixels))
 
 
 class History:

@@ -328,19 +328,20 @@ class DeepGIF(keras.Model):
             self.d_optimizer.apply_gradients(zip(d_gradients, d_variables))
         return self._track(values)
 
-    def test_step(self, videos):
-        """Losses with running BatchNorm statistics and z = mean; plus the free rollout."""
-        import tensorflow as tf
-
-        batch = tf.shape(videos)[0]
-        zeros = {
-            name: tf.zeros(tf.concat([[batch], shape], axis=0))
-            for name, shape in self.noise_shapes(videos.shape[1]).items()
-        }
+    def validation_losses(self, videos):
+        """Every loss with running BatchNorm statistics and z = mean, plus the free
+        rollout's MSE: a dict of scalars (backend-portable; both trainers validate with it)."""
+        batch = ops.shape(videos)[0]
+        zeros = {name: ops.zeros((batch,) + tuple(shape))
+                 for name, shape in self.noise_shapes(videos.shape[1]).items()}
         values = self.compute_losses(videos, zeros, False, 1.0)
         values["rollout"] = losses.mean_squared_error(
             ops.cast(self(videos, training=False), "float32"), videos[:, self.context_frames :])
-        return self._track(values)
+        return values
+
+    def test_step(self, videos):
+        """`validation_losses`, accumulated in the trackers."""
+        return self._track(self.validation_losses(videos))
 
     def _track(self, values):
         for name, value in values.items():
