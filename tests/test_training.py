@@ -75,6 +75,31 @@ def test_closed_loop_fed_the_ground_truth_is_teacher_forcing():
     np.testing.assert_allclose(loop, teacher, atol=1e-5)
 
 
+def _moving_statistics(model):
+    return [v.numpy().copy() for v in model.non_trainable_variables if "moving" in v.path]
+
+
+def test_generated_frames_are_decoded_in_training_as_in_generation():
+    """Batch statistics would let training ignore the predicted latents' offsets, which the
+    shipped generator (moving statistics) then decodes wrongly; training must see what
+    generation does, and predicted frames must not move the moving statistics."""
+    model = _model(context_frames=2)
+    videos = ball_videos(batch=3, frames=6)
+    tf.function(model.train_step)(tf.constant(videos))  # moving statistics away from 0 and 1
+    mean, _, _ = model.encode_sequence(videos, np.zeros((3, 6, 6), np.float32), training=False)
+    # Shifted latents: per-channel offsets that batch statistics would normalise away.
+    latents = mean + 3.0
+    before = _moving_statistics(model)
+    for mode_call in (
+        lambda training: model.teacher_forced(latents, training=training),
+        lambda training: model.closed_loop(latents[:, :2], 4, np.zeros((3, 3, 6), np.float32),
+                                           training=training),
+    ):
+        np.testing.assert_allclose(mode_call(True), mode_call(False), atol=1e-6)
+    for old, new in zip(before, _moving_statistics(model)):
+        np.testing.assert_array_equal(old, new)
+
+
 def test_scheduled_sampling_ramps_from_teacher_forcing_to_rollout():
     model = _model("scheduled", scheduled_sampling_steps=100)
     probabilities = [float(model.sampling_probability(tf.constant(s, tf.int64))) for s in (0, 25, 100, 400)]
