@@ -190,7 +190,7 @@ class DeepGIF(keras.Model):
             if n == num_frames - 1:
                 break
             mean, log_variance = self.encoder(frame, training=GENERATING)
-            fed_back = sample_latent(mean, log_variance, feedback_noise[:, n])
+            fed_back = ops.stop_gradient(sample_latent(mean, log_variance, feedback_noise[:, n]))
             if use_own is not None:
                 fed_back = ops.where(use_own[:, n, None], fed_back, teacher_latents[:, n])
             latent, state = self.predictor.step(fed_back, state, training=training)
