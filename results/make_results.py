@@ -4,7 +4,7 @@
 
 Each RUN is a run directory that `python -m tf_deepgifs train` wrote (either backend) and
 `python -m tf_deepgifs evaluate` has evaluated: it reads config.json, logs/history.jsonl
-(the JAX trainer's), best.json and evaluation/report.json, and writes RESULTS.md and
+(both trainers write it), best.json and evaluation/report.json, and writes RESULTS.md and
 results/*.png, *.gif. Every number in RESULTS.md is read from those files, except in the
 --notes file, which is copied in after the targets (how the runs were made, what they show).
 """
@@ -137,8 +137,9 @@ def training_lines(name, run):
     t = run["config"]["train"]
     last = run["train"][-1]
     steps = last["step"]
+    start = f"`{t['init_weights']}`" if t.get("init_weights") else "random"
     return (f"| {name} | {run['config']['preset']} | {t['mode']} | {t['context_frames']} | "
-            f"{steps} | {steps * t['batch_size'] / 80_000:.1f} | {last['seconds'] / 60:.1f} | "
+            f"{start} | {steps} | {steps * t['batch_size'] / 80_000:.1f} | {last['seconds'] / 60:.1f} | "
             f"{run['best']['step']} | {run['best']['rollout']:.4f} |")
 
 
@@ -165,8 +166,9 @@ def write_results(runs, out, command, notes=""):
         "",
         "## Training",
         "",
-        "| model | preset | mode | K | steps | epochs | minutes | selected step | validation rollout MSE |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| model | preset | mode | K | initialised from | steps | epochs | minutes | selected step "
+        "| validation rollout MSE |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         *(training_lines(name, run) for name, run in runs.items()),
         "",
         "![training curves](results/training_curves.png)",

@@ -28,13 +28,14 @@ def _curves(horizon, psnr, baseline_psnr, right_count, centre_error):
     return {"model": model, "baseline": baseline}
 
 
-def _run(root, preset, k, psnr, right_count, centre_error):
+def _run(root, preset, k, psnr, right_count, centre_error, init_weights=None):
     run = root / preset
     (run / "logs").mkdir(parents=True)
     (run / "evaluation").mkdir()
     horizon = 20 - k
     (run / "config.json").write_text(json.dumps(
-        {"preset": preset, "train": {"mode": "scheduled", "context_frames": k, "batch_size": 32}}))
+        {"preset": preset, "train": {"mode": "scheduled", "context_frames": k, "batch_size": 32,
+                                      "init_weights": init_weights}}))
     (run / "best.json").write_text(json.dumps({"step": 20, "rollout": 0.25}))
     history = [{"split": "train", "step": s, "seconds": 6.0 * s, "prediction": 0.3,
                 "reconstruction": 0.01} for s in (10, 20)]
@@ -54,7 +55,8 @@ def _run(root, preset, k, psnr, right_count, centre_error):
 
 def test_results_report_the_runs_numbers_and_judge_the_targets(make_results, tmp_path, monkeypatch):
     runs = {"paper": make_results.read_run(_run(tmp_path, "paper", 1, 14.0, 0.97, 3.0)),
-            "improved": make_results.read_run(_run(tmp_path, "improved", 3, 18.0, 0.98, 1.5))}
+            "improved": make_results.read_run(_run(tmp_path, "improved", 3, 18.0, 0.98, 1.5,
+                                                   "runs/paper/best.keras"))}
     monkeypatch.chdir(tmp_path)
     make_results.write_results(runs, "RESULTS.md", "python results/make_results.py ...")
     text = (tmp_path / "RESULTS.md").read_text()
@@ -62,7 +64,9 @@ def test_results_report_the_runs_numbers_and_judge_the_targets(make_results, tmp
     assert "at least 99% of frames: 98.0%: **not met**" in text
     assert "under 2 px at frame 5: 1.50 px: met" in text
     assert "at least 95% of frames: 97.0%: met" in text
-    assert "| improved | improved | scheduled | 3 | 20 | 0.0 | 2.0 | 20 | 0.2500 |" in text
+    assert "| paper | paper | scheduled | 1 | random | 20 |" in text
+    assert ("| improved | improved | scheduled | 3 | `runs/paper/best.keras` | 20 | 0.0 | 2.0 | 20 "
+            "| 0.2500 |") in text
     assert "| PSNR dB | 17 | 18 | - | 15 |" in text
     for figure in ("training_curves.png", "psnr_by_frame.png", "improved_strips.gif"):
         assert (tmp_path / "results" / figure).stat().st_size > 0

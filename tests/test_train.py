@@ -1,5 +1,6 @@
 """The training command, run as users run it: `python -m tf_deepgifs train`, `make train`."""
 
+import dataclasses
 import json
 import os
 import pathlib
@@ -9,14 +10,17 @@ import sys
 import time
 
 import imageio.v2 as imageio
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tests.tiny import TINY_ARGS, TINY_MODEL
-from tf_deepgifs import bouncing_balls, train
+from tf_deepgifs import bouncing_balls, run_files, train
 from tf_deepgifs.__main__ import main
 from tf_deepgifs.config import Config, DataConfig, TrainConfig
+from tf_deepgifs.errors import UserError
+from tf_deepgifs.models import DeepGIF
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
@@ -47,10 +51,18 @@ def _final_weights(run_dir):
     return model.weights + model.g_optimizer.variables + model.d_optimizer.variables
 
 
-def test_a_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(small_data, tmp_path):
-    whole = subprocess.run(_train_command(small_data, tmp_path / "whole"), env=ENV,
+@pytest.fixture(scope="module")
+def finished_run(small_data, tmp_path_factory):
+    """A smoke run of 2 epochs of 3 steps, trained without interruption."""
+    run_dir = tmp_path_factory.mktemp("runs") / "whole"
+    whole = subprocess.run(_train_command(small_data, run_dir), env=ENV,
                            capture_output=True, text=True, timeout=600)
     assert whole.returncode == 0, whole.stderr[-3000:]
+    return run_dir
+
+
+def test_a_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(
+        small_data, finished_run, tmp_path):
 
     killed_dir = tmp_path / "killed"
     command = _train_command(small_data, killed_dir)
@@ -66,8 +78,47 @@ def test_a_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(small_
     assert "Resuming" in resumed.stdout
 
     assert train.Checkpoints(killed_dir / "checkpoints", 1).latest().name == "step_6.weights.h5"
-    for a, b in zip(_final_weights(tmp_path / "whole"), _final_weights(killed_dir)):
+    for a, b in zip(_final_weights(finished_run), _final_weights(killed_dir)):
         np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-5, atol=1e-6, err_msg=a.path)
+
+
+def test_a_run_logs_its_history_and_keeps_the_networks_of_its_best_validation(finished_run):
+    lines = [json.loads(line) for line in (finished_run / "logs" / "history.jsonl").read_text().splitlines()]
+    validations = [line for line in lines if line["split"] == "validation"]
+    assert [line["step"] for line in validations] == [3, 6]
+    assert {"prediction", "rollout", "d_loss"} <= set(validations[0])
+    best = json.loads((finished_run / "best.json").read_text())
+    assert best["rollout"] == min(line["rollout"] for line in validations)
+    assert best["step"] in (3, 6)
+    saved = keras.saving.load_model(finished_run / "best.keras")
+    assert isinstance(saved, DeepGIF) and saved.context_frames == 1
+
+
+def _tiny_model(context_frames=1, seed=0, latent_dim=TINY_MODEL.latent_dim):
+    model_config = dataclasses.replace(TINY_MODEL, latent_dim=latent_dim)
+    config = Config(model=model_config, train=TrainConfig(context_frames=context_frames, seed=seed),
+                    data=DataConfig(num_frames=4))
+    return run_files.build_model(config, (4, 64, 64, 1))
+
+
+def test_a_new_run_can_start_from_saved_networks_with_fresh_optimizers(tmp_path):
+    source = _tiny_model()
+    source.g_optimizer.iterations.assign(5)
+    run_files.save_inference_model(source, (4, 64, 64, 1), tmp_path / "source.keras")
+    fine_tuned = _tiny_model(context_frames=2, seed=1)  # other training settings, other init
+    empty = run_files.Checkpoints(tmp_path / "checkpoints", 1)
+    assert run_files.restore_latest(fine_tuned, empty, str(tmp_path / "source.keras")) == 0
+    assert len(fine_tuned.weights) == len(source.weights)
+    for a, b in zip(source.weights, fine_tuned.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+
+    with pytest.raises(UserError, match="no such file"):
+        run_files.initialise_networks(fine_tuned, str(tmp_path / "missing.keras"))
+    (tmp_path / "notes.keras").write_text("not a model")
+    with pytest.raises(UserError, match="is not a saved DeepGIF model"):
+        run_files.initialise_networks(fine_tuned, str(tmp_path / "notes.keras"))
+    with pytest.raises(UserError, match="holds other networks"):
+        run_files.initialise_networks(_tiny_model(latent_dim=7), str(tmp_path / "source.keras"))
 
 
 def test_stop_after_minutes_ends_with_a_checkpoint_that_resumes(small_data, tmp_path):

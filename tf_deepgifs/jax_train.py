@@ -23,10 +23,8 @@ go to a JSON-lines file, not TensorBoard (which needs TensorFlow).
 """
 
 import concurrent.futures
-import json
 import multiprocessing
 import os
-import pathlib
 import time
 
 import jax
@@ -168,20 +166,6 @@ class JaxSteps:
             return self.model.validation_losses(to_model_range(pixels))
 
 
-class History:
-    """logs/history.jsonl: {"split", "step", losses...} per line, appended across resumes."""
-
-    def __init__(self, run_dir):
-        self.path = pathlib.Path(run_dir) / "logs" / "history.jsonl"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-
-    def write(self, split, step, values, **extra):
-        line = {"split": split, "step": step, **extra,
-                **{name: float(value) for name, value in values.items()}}
-        with self.path.open("a") as file:
-            file.write(json.dumps(line) + "\n")
-
-
 def validate(steps, state, videos, batch_size):
     """Mean of each validation loss over `videos` in batches (the last partial one dropped)."""
     totals, batches = {}, 0
@@ -191,26 +175,6 @@ def validate(steps, state, videos, batch_size):
             totals[name] = totals.get(name, 0.0) + float(value)
         batches += 1
     return {name: total / batches for name, total in totals.items()}
-
-
-class BestModel:
-    """best.keras and best.json: the networks at the lowest validation `rollout` loss."""
-
-    def __init__(self, run_dir, video_shape):
-        self.directory = pathlib.Path(run_dir)
-        self.video_shape = video_shape
-        record = self.directory / "best.json"
-        self.loss = json.loads(record.read_text())["rollout"] if record.exists() else np.inf
-
-    def offer(self, model, step, validation):
-        if not validation["rollout"] < self.loss:
-            return
-        self.loss = validation["rollout"]
-        partial = self.directory / "best.partial.keras"
-        run_files.save_inference_model(model, self.video_shape, partial)
-        os.replace(partial, self.directory / "best.keras")
-        (self.directory / "best.json").write_text(
-            json.dumps({"step": step, **validation}, indent=2, sort_keys=True))
 
 
 def train(config, preset="paper", stop_after_minutes=None, stop_at_step=None):
@@ -249,14 +213,15 @@ def train(config, preset="paper", stop_after_minutes=None, stop_at_step=None):
     video_shape = train_videos.shape[1:]
     model = run_files.build_model(config, video_shape)
     checkpoints = run_files.Checkpoints(os.path.join(run_dir, "checkpoints"), t.keep_checkpoints)
-    step = run_files.restore_latest(model, checkpoints)
+    step = run_files.restore_latest(model, checkpoints, t.init_weights)
     if step >= total_steps:
         print(f"{run_dir} has finished all {total_steps} steps already.")
         return run_dir
     print(f"{'Resuming' if step else 'Training'} {run_dir} at step {step} of {total_steps} "
           f"on {jax.devices()[0].platform}.", flush=True)
 
-    steps, history, best = JaxSteps(model), History(run_dir), BestModel(run_dir, video_shape)
+    steps = JaxSteps(model)
+    history, best = run_files.History(run_dir), run_files.BestModel(run_dir, video_shape)
     state = steps.state()
 
     def checkpoint_and_validate():

@@ -5,8 +5,11 @@ either of them wrote is resumed, exported and evaluated the same way:
 
     config.json                     the resolved configuration and the preset's name
     checkpoints/step_<N>.weights.h5 models and both optimizers (Keras' own format)
+    logs/history.jsonl              one line per logged step and per validation
+    best.keras, best.json           the networks at the lowest validation rollout loss
 
-and the model both build and the divergence check both apply.
+and the model both build (from scratch or from `TrainConfig.init_weights`) and the
+divergence check both apply.
 """
 
 import contextlib
@@ -94,11 +97,37 @@ class Checkpoints:
             self._path(old).unlink()
 
 
-def restore_latest(model, checkpoints):
-    """Loads the newest of `checkpoints` into `model`, if any; returns the step to resume at."""
+def restore_latest(model, checkpoints, init_weights=None):
+    """Loads the newest of `checkpoints` into `model`; returns the step to resume at.
+
+    With no checkpoint yet, the networks start from `init_weights` (a DeepGIF .keras file:
+    fine-tuning) where given, else as built (random).
+    """
     if checkpoints.latest():
         model.load_weights(checkpoints.latest())
+    elif init_weights:
+        initialise_networks(model, init_weights)
     return int(model.g_optimizer.iterations.numpy())
+
+
+def initialise_networks(model, path):
+    """Copies the four networks' weights (BatchNorm statistics included) of the DeepGIF
+    saved at `path` into `model`; the optimizers and the step start afresh.
+
+    The training settings (context frames, mode, losses) may differ; the networks' sizes
+    (`ModelConfig`) must not.
+    """
+    if not os.path.isfile(path):
+        raise UserError(f"init_weights: no such file {path}.")
+    try:
+        source = keras.saving.load_model(path, compile=False)
+    except Exception as error:  # Keras raises many types for a file that is not a model
+        raise UserError(f"init_weights: {path} is not a saved DeepGIF model ({error}).") from None
+    if not isinstance(source, DeepGIF) or source.config != model.config:
+        raise UserError(f"init_weights: {path} holds other networks than this run's "
+                        "configuration describes (its model section must be the same).")
+    for name in ("encoder", "decoder", "predictor", "discriminator"):
+        getattr(model, name).set_weights(getattr(source, name).get_weights())
 
 
 @contextlib.contextmanager
@@ -143,3 +172,37 @@ def save_inference_model(model, video_shape, path):
     twin.build((None,) + tuple(video_shape))
     twin.set_weights(model.get_weights())
     twin.save(path)
+
+
+class History:
+    """logs/history.jsonl: {"split", "step", losses...} per line, appended across resumes."""
+
+    def __init__(self, run_dir):
+        self.path = pathlib.Path(run_dir) / "logs" / "history.jsonl"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, split, step, values, **extra):
+        line = {"split": split, "step": step, **extra,
+                **{name: float(value) for name, value in values.items()}}
+        with self.path.open("a") as file:
+            file.write(json.dumps(line) + "\n")
+
+
+class BestModel:
+    """best.keras and best.json: the networks at the lowest validation `rollout` loss."""
+
+    def __init__(self, run_dir, video_shape):
+        self.directory = pathlib.Path(run_dir)
+        self.video_shape = video_shape
+        record = self.directory / "best.json"
+        self.loss = json.loads(record.read_text())["rollout"] if record.exists() else np.inf
+
+    def offer(self, model, step, validation):
+        if not validation["rollout"] < self.loss:
+            return
+        self.loss = validation["rollout"]
+        partial = self.directory / "best.partial.keras"
+        save_inference_model(model, self.video_shape, partial)
+        os.replace(partial, self.directory / "best.keras")
+        (self.directory / "best.json").write_text(
+            json.dumps({"step": step, **validation}, indent=2, sort_keys=True))

@@ -5,7 +5,9 @@ The run directory holds everything a run writes and needs to resume:
     config.json          the resolved configuration
     checkpoints/         models and optimizers, every `checkpoint_every` steps and per epoch
     logs/train, logs/validation   TensorBoard scalars
+    logs/history.jsonl   the same scalars as JSON lines (TensorFlow-free readers)
     samples/epoch_NNN.gif         ground truth beside generated, per epoch
+    best.keras, best.json         the networks at the lowest validation rollout loss
     model.keras          the trained model, at the end
 
 Run the same command again and it resumes from the last checkpoint: the step counter,
@@ -126,7 +128,7 @@ def train(config, preset="paper", stop_after_minutes=None):
     model = build_model(config, strategy, video_shape)
     checkpoints = Checkpoints(
         os.path.join(distribution.worker_dir(run_dir, strategy), "checkpoints"), t.keep_checkpoints)
-    step = run_files.restore_latest(model, checkpoints)
+    step = run_files.restore_latest(model, checkpoints, t.init_weights)
     if step >= total_steps:
         print(f"{run_dir} has finished all {total_steps} steps already.")
         return run_dir
@@ -137,6 +139,9 @@ def train(config, preset="paper", stop_after_minutes=None):
     validation_step = distributed(strategy, model, model.test_step, t.jit_compile)
     writers = {name: tf.summary.create_file_writer(os.path.join(run_dir, "logs", name))
                for name in ("train", "validation")} if chief else {}
+    history = run_files.History(run_dir) if chief else None
+    best = run_files.BestModel(run_dir, video_shape) if chief else None
+    run_started = time.monotonic()
     validation_batches = strategy.experimental_distribute_dataset(
         input_pipeline.videos(builder, "validation", t.batch_size, config.data.num_frames,
                               t.seed).take(t.validation_steps or -1))
@@ -158,6 +163,7 @@ def train(config, preset="paper", stop_after_minutes=None):
             progress.update(step - epoch * steps_per_epoch, list(logs.items()))
             if chief and step % LOG_EVERY == 0:
                 write_scalars(writers["train"], logs, step)
+                history.write("train", step, logs, seconds=time.monotonic() - run_started)
             if step % t.checkpoint_every == 0:
                 checkpoints.save(model, step)
             if deadline and time.monotonic() > deadline:
@@ -171,6 +177,8 @@ def train(config, preset="paper", stop_after_minutes=None):
               + f" ({seconds:.0f} s for the epoch)")
         if chief:
             write_scalars(writers["validation"], validation, step)
+            history.write("validation", step, validation)
+            best.offer(model, step, validation)
             os.makedirs(os.path.join(run_dir, "samples"), exist_ok=True)
             write_sample(model, builder, config,
                          os.path.join(run_dir, "samples", f"epoch_{epoch + 1:03d}.gif"))
