@@ -138,8 +138,8 @@ def export_run(run_dir, weights=None, opset=OPSET, log=print):
             log(line)
         if not report["passed"]:
             raise ExportError(f"the exported files differ from the model by more than "
-                              f"{verify.TOLERANCE} (per-frame errors above); nothing was written.")
+                              f"{verify.TOLERANCE:.2g} (per-frame errors above); nothing was written.")
     log(f"Wrote {final / contract.ONNX_FILE}, {contract.FIXED_ONNX_FILE} and "
-        f"{contract.SAVED_MODEL_DIR}; all agree with the model within {verify.TOLERANCE} at "
+        f"{contract.SAVED_MODEL_DIR}; all agree with the model within {verify.TOLERANCE:.2g} at "
         "every frame.")
     return final

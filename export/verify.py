@@ -24,7 +24,11 @@ import onnxruntime
 from export import contract
 from tf_deepgifs import bouncing_balls
 
-TOLERANCE = 1e-4  # max abs difference allowed at any pixel of any frame, pixels in [0, 1]
+# Max abs difference allowed at any pixel of any frame, pixels in [0, 1]: a quarter of an
+# 8-bit grey level. Runtimes sum in other orders, and a trained rollout amplifies those
+# float32 roundings frame after frame through its feedback loop (the paper model of
+# issue 7: 2e-6 at frame 2, 3e-4 at frame 19), so a bound fit for one frame is not.
+TOLERANCE = 1 / (4 * 255)
 VERIFICATION_SEED = 0
 NUM_BALLS = 2
 FORMATS = ("onnx_runtime", "saved_model", "onnx_runtime_fixed")  # as named in the report
