@@ -8,8 +8,10 @@
 #        verified (RUN defaults to the run `make train` with the same DATASET and PRESET writes)
 #   make evaluate RUN=...              metrics on the test split, report and figures in RUN/evaluation
 #        (ARGS="--limit 500 --samples 10 ..."; see python -m tf_deepgifs evaluate --help)
-#   make generate SEED=ball.png        a GIF from your seed image(s) with the exported generator
-#        of RUN (or MODEL=<generator.onnx>); GIF=out.gif, ARGS="--samples 4 --frames 30"
+#   make generate SEED=ball.png        a GIF from your seed image(s) with the shipped generator
+#        of DATASET and PRESET (pretrained/; PRESET=improved wants 3 seed frames: a GIF or 3
+#        images), or RUN's export when RUN is given, or MODEL=<generator.onnx>;
+#        GIF=out.gif, ARGS="--samples 4 --frames 30"
 #   make bench                         every benchmark at the paper's sizes, into BENCHMARKS.md
 #        (about 16 minutes on 2 cores, --build adds 5; ARGS="--export-dir RUN/export --steps 5")
 # Optional: DATA_DIR=<TFDS data dir> (default: TFDS's, ~/tensorflow_datasets),
@@ -21,7 +23,8 @@ PRESET ?= paper
 BACKEND ?= tensorflow
 ARGS ?=
 RUN ?= runs/$(subst /,-,$(DATASET))-$(PRESET)
-MODEL ?= $(RUN)/export/generator_fixed.onnx
+PRETRAINED = pretrained/$(subst /,-,$(DATASET))-$(PRESET)/generator_fixed.onnx
+MODEL ?= $(if $(filter command line environment,$(origin RUN)),$(RUN)/export/generator_fixed.onnx,$(PRETRAINED))
 GIF ?= generated.gif
 VENV := .venv
 PY := $(VENV)/bin/python

@@ -1,0 +1,66 @@
+"""The shipped generators (pretrained/): `make generate` uses them right after set-up, and
+they are trained models, not any ONNX file of the right shape."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from export.generate import Generator
+from tf_deepgifs import ball_detector, bouncing_balls
+from tf_deepgifs.splits import example_rng
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+# preset: (context frames K, generated frames N), as RESULTS.md reports them.
+SHIPPED = {"paper": (1, 19), "improved": (3, 17)}
+SEQUENCES = 32  # test sequences the quality check rolls out
+
+
+def _model_path(preset):
+    return REPO / "pretrained" / f"bouncing_balls-{preset}" / "generator_fixed.onnx"
+
+
+@pytest.mark.parametrize("preset", sorted(SHIPPED))
+def test_make_generate_uses_the_shipped_generator_by_default(preset, tmp_path):
+    k, n = SHIPPED[preset]
+    out = tmp_path / "out.gif"
+    result = subprocess.run(
+        ["make", "--no-print-directory", "generate", f"PRESET={preset}", "SEED=pretrained/seeds/balls.gif",
+         f"PY={sys.executable}", "INSTALLED=", f"GIF={out}"],
+        cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert f"Wrote {out}: {k} seed + {n} generated frames" in result.stderr
+    assert out.stat().st_size > 0
+
+
+def _test_sequences():
+    """The first SEQUENCES test sequences with their true ball centres (the builder's)."""
+    config = bouncing_balls.DATASET_CONFIGS["paper"]
+    rngs = [example_rng(config.seed, "test", i) for i in range(SEQUENCES)]
+    return bouncing_balls.generate(rngs, config.num_frames, config.num_balls, config.image_size)
+
+
+@pytest.mark.parametrize("preset", sorted(SHIPPED))
+def test_the_shipped_generators_keep_their_balls_and_start_where_the_truth_goes(preset):
+    """RESULTS.md's full-split figures, on 32 test sequences with margins: the right ball
+    count on 98-99% of frames; the first generated frame's balls 2.2 px (paper) and 0.6 px
+    (improved) from the truth; the improved model's first frame at 1/7 of copying's MSE."""
+    k, n = SHIPPED[preset]
+    generator = Generator(str(_model_path(preset)))
+    assert (generator.context_frames, generator.fixed_frames) == (k, n)
+    sequences = _test_sequences()
+    videos = sequences.video.astype(np.float32) / 255
+    noise = np.zeros((SEQUENCES, n, generator.latent_dim), np.float32)
+    generated = generator.run(videos[:, :k], noise)
+    assert generated.shape == (SEQUENCES, n, 64, 64, 1)
+    motion = ball_detector.motion_metrics(generated[..., 0], sequences.positions[:, k:], sequences.radius)
+    assert np.mean(motion["right_count"]) >= 0.9
+    assert np.nanmean(motion["centre_error"][:, 0]) < {"paper": 4.0, "improved": 1.5}[preset]
+    if preset == "improved":
+        model_error = np.mean((generated[:, 0] - videos[:, k]) ** 2)
+        copy_error = np.mean((videos[:, k - 1] - videos[:, k]) ** 2)
+        assert model_error < 0.5 * copy_error, (model_error, copy_error)
