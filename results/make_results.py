@@ -187,7 +187,9 @@ def write_results(runs, out, command, notes=""):
                   f"{run['report']['horizon']} generated frames)", "",
                   f"| metric | generated frame | model | best of {samples} | baseline |",
                   "| --- | --- | --- | --- | --- |", *summary_rows(run), "",
-                  f"![{name} strips](results/{name}_strips.png)", ""]
+                  f"![{name} strips](results/{name}_strips.png)", "",
+                  f"The same sequences as a GIF: [results/{name}_strips.gif](results/{name}_strips.gif)",
+                  ""]
     lines += ["### Per frame", ""]
     lines += [f"![{metric}](results/{metric}_by_frame.png)" for metric in PLOTTED_METRICS]
     pathlib.Path(out).write_text("\n".join(lines) + "\n")

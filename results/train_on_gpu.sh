@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Trains RESULTS.md's two Bouncing Balls models side by side on one GPU with the JAX
+# Trains both Bouncing Balls presets from scratch side by side on one GPU with the JAX
 # trainer (KERAS_BACKEND=jax), each for MINUTES minutes, into RUNS/bouncing_balls-<preset>.
+# RESULTS.md's models started from the paper run this made (8 minutes on an H100; its
+# networks at step 1,000), fine-tuned on a CPU: results/notes.md has every command.
 # Needs JAX with CUDA, Keras and this repository; no TensorFlow. Run again to resume.
 #   bash results/train_on_gpu.sh [MINUTES] [RUNS]
 set -euo pipefail

@@ -68,5 +68,6 @@ def test_results_report_the_runs_numbers_and_judge_the_targets(make_results, tmp
     assert ("| improved | improved | scheduled | 3 | `runs/paper/best.keras` | 20 | 0.0 | 2.0 | 20 "
             "| 0.2500 |") in text
     assert "| PSNR dB | 17 | 18 | - | 15 |" in text
+    assert "[results/improved_strips.gif](results/improved_strips.gif)" in text
     for figure in ("training_curves.png", "psnr_by_frame.png", "improved_strips.gif"):
         assert (tmp_path / "results" / figure).stat().st_size > 0
