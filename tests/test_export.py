@@ -94,7 +94,7 @@ def test_an_export_that_disagrees_fails_loudly_and_writes_nothing(tmp_path, monk
     monkeypatch.setattr(verify, "TOLERANCE", 0.0)  # float rounding alone now fails it
     assert main(["export", "--run-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: the exported files differ from the model by more than 0.0")
+    assert err.startswith("error: the exported files differ from the model by more than 0 (per-frame errors above)")
     assert not (tmp_path / "export").exists() and not (tmp_path / "export.partial").exists()
 
 
