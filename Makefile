@@ -61,6 +61,8 @@ evaluate: $(INSTALLED)
 
 generate: $(INSTALLED)
 	$(if $(SEED),,$(error give the seed image(s): make generate SEED=path/to/image.png))
+	$(if $(wildcard $(MODEL)),,$(error no generator $(MODEL): pretrained/ holds Bouncing Balls' \
+	    paper and improved ones; for others make train, make export, then RUN=<run dir>))
 	$(PY) -m export.generate --model $(MODEL) --seed $(SEED) --out $(GIF) $(ARGS)
 
 bench: $(INSTALLED)

@@ -64,3 +64,14 @@ def test_the_shipped_generators_keep_their_balls_and_start_where_the_truth_goes(
         model_error = np.mean((generated[:, 0] - videos[:, k]) ** 2)
         copy_error = np.mean((videos[:, k - 1] - videos[:, k]) ** 2)
         assert model_error < 0.5 * copy_error, (model_error, copy_error)
+
+
+def test_make_generate_without_a_shipped_generator_says_what_to_do(tmp_path):
+    result = subprocess.run(
+        ["make", "--no-print-directory", "generate", "DATASET=moving_mnist", "SEED=pretrained/seeds/balls.png",
+         f"PY={sys.executable}", "INSTALLED=", f"GIF={tmp_path / 'out.gif'}"],
+        cwd=REPO, env=ENV, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "no generator pretrained/moving_mnist-paper/generator_fixed.onnx" in result.stderr
+    assert "make export, then RUN=<run dir>" in result.stderr
+    assert not (tmp_path / "out.gif").exists()
