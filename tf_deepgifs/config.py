@@ -87,7 +87,7 @@ class TrainConfig:
     # AMX; BENCHMARKS.md measures it on our CPU. Export and evaluation always run float32.
     precision: str = "float32"
     run_dir: Optional[str] = None  # None: runs/<dataset>-<preset>
-    # A DeepGIF .keras file (a run's best.keras, pretrained/*.keras) whose networks a new
+    # A DeepGIF .keras file (a run's best.keras or model.keras) whose networks a new
     # run starts from, with fresh optimizers at step 0: fine-tuning. None: random weights.
     init_weights: Optional[str] = None
 
