@@ -8,6 +8,9 @@
 #        verified (RUN defaults to the run `make train` with the same DATASET and PRESET writes)
 #   make evaluate RUN=...              metrics on the test split, report and figures in RUN/evaluation
 #        (ARGS="--limit 500 --samples 10 ..."; see python -m tf_deepgifs evaluate --help)
+#   make tune RUN=runs/bouncing_balls-improved   the run's LSTM trained over the whole horizon in
+#        latent space (encoder, decoder frozen) into TUNED (default RUN-tuned): a run that
+#        export and evaluate take (ARGS="--steps 4000 ..."; python -m tf_deepgifs tune --help)
 #   make generate SEED=ball.png        a GIF from your seed image(s) with the shipped generator
 #        of DATASET and PRESET (pretrained/; PRESET=improved wants 3 seed frames: a GIF or 3
 #        images), or RUN's export when RUN is given, or MODEL=<generator.onnx>;
@@ -25,6 +28,7 @@ ARGS ?=
 RUN ?= runs/$(subst /,-,$(DATASET))-$(PRESET)
 PRETRAINED = pretrained/$(subst /,-,$(DATASET))-$(PRESET)/generator_fixed.onnx
 MODEL ?= $(if $(filter command line environment,$(origin RUN)),$(RUN)/export/generator_fixed.onnx,$(PRETRAINED))
+TUNED ?= $(RUN)-tuned
 GIF ?= generated.gif
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -33,7 +37,7 @@ INSTALLED := $(VENV)/.installed
 DATA_ARGS = --dataset $(DATASET) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) \
             $(if $(MANUAL_DIR),--manual-dir $(MANUAL_DIR))
 
-.PHONY: venv test data train export evaluate generate bench clean-venv
+.PHONY: venv test data train export evaluate tune generate bench clean-venv
 
 venv: $(INSTALLED)
 
@@ -58,6 +62,9 @@ export: $(INSTALLED)
 
 evaluate: $(INSTALLED)
 	$(PY) -m tf_deepgifs evaluate --run-dir $(RUN) $(ARGS)
+
+tune: $(INSTALLED)
+	$(PY) -m tf_deepgifs tune --from-run $(RUN) --run-dir $(TUNED) $(ARGS)
 
 generate: $(INSTALLED)
 	$(if $(SEED),,$(error give the seed image(s): make generate SEED=path/to/image.png))

@@ -5,6 +5,8 @@
          under KERAS_BACKEND=jax, the JAX trainer (Bouncing Balls, simulated in-process)
   export write a run's generator as SavedModel and ONNX, and verify them (`make export`)
   evaluate  measure a run on the test split: report and figures (`make evaluate`)
+  tune   train a run's LSTM over the whole horizon in latent space, encoder and decoder
+         frozen: a new run (`make tune`)
 """
 
 import argparse
@@ -86,7 +88,22 @@ def _parser():
         "--weights", help="a .keras or .weights.h5 file (default: model.keras, else the newest checkpoint)")
     export_parser.add_argument("--opset", type=int, help="ONNX opset (default 18)")
     _add_evaluate_parser(commands)
+    _add_tune_parser(commands)
     return parser
+
+
+def _add_tune_parser(commands):
+    from tf_deepgifs.config import HorizonTuningConfig
+
+    parser = commands.add_parser(
+        "tune", help="train a run's LSTM over the whole horizon (a new run)")
+    parser.add_argument("--from-run", required=True, help="the trained run whose networks to tune")
+    parser.add_argument(
+        "--weights", help="its .keras or .weights.h5 file (default: model.keras, else the newest checkpoint)")
+    parser.add_argument("--run-dir", required=True, help="the new run's directory")
+    for field in dataclasses.fields(HorizonTuningConfig):
+        parser.add_argument(f"--{field.name.replace('_', '-')}", type=field.type,
+                            default=field.default, help=f"(default {field.default})")
 
 
 def _add_evaluate_parser(commands):
@@ -150,19 +167,34 @@ def run_export(args):
     exporter.export_run(args.run_dir, args.weights, **opset)
 
 
+def options_of(args, config_class):
+    """A command's options dataclass from its arguments of the same names."""
+    fields = [f.name for f in dataclasses.fields(config_class)]
+    try:
+        return config_class(**{name: getattr(args, name) for name in fields})
+    except ValueError as error:
+        raise UserError(str(error)) from None
+
+
 def run_evaluate(args):
     from tf_deepgifs import evaluate
     from tf_deepgifs.config import EvaluationConfig
 
-    fields = [f.name for f in dataclasses.fields(EvaluationConfig)]
-    try:
-        options = EvaluationConfig(**{name: getattr(args, name) for name in fields})
-    except ValueError as error:
-        raise UserError(str(error)) from None
-    evaluate.evaluate(args.run_dir, options, args.weights)
+    evaluate.evaluate(args.run_dir, options_of(args, EvaluationConfig), args.weights)
 
 
-COMMANDS = {"data": run_data, "train": run_train, "export": run_export, "evaluate": run_evaluate}
+def run_tune(args):
+    from tf_deepgifs import horizon_tuning
+    from tf_deepgifs.config import HorizonTuningConfig
+
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        raise UserError("tune runs on TensorFlow (tf.data, tf.function): unset KERAS_BACKEND.")
+    options = options_of(args, HorizonTuningConfig)
+    horizon_tuning.tune(args.from_run, args.run_dir, options, args.weights)
+
+
+COMMANDS = {"data": run_data, "train": run_train, "export": run_export, "evaluate": run_evaluate,
+            "tune": run_tune}
 
 
 def main(argv=None):

@@ -1,0 +1,199 @@
+"""Horizon tuning: a trained run's LSTM trained on its own predictions over the horizon.
+
+Section 6 of the paper traces drifting balls to teacher forcing (every step restarts
+from the ground truth, so compounding errors are never penalised) and proposes training
+over longer sequences. Doing that to the whole model, with the image MSE of a 17-frame
+rollout, blurred every run we made (RESULTS.md). This stage does it in latent space:
+
+    frozen encoder:  the split's frames --> latent means z, (N, T, L), computed once
+    LSTM:            z[0..K-1] --> z_hat[K]; then z_hat[t] --> z_hat[t+1] (its own output)
+    loss:            mean (z_hat - z)^2 over all T - K frames
+                     + first_frame_weight * image MSE of decoder(z_hat[K]) vs decoder(z[K])
+
+Only the predictor's variables change; the encoder, decoder and discriminator are the
+source run's. Generation is unchanged (each generated frame re-encoded and fed back):
+the encoder's and decoder's round trip keeps a real latent to 0.14 % of its variance, so
+feeding the latent in training is feeding the re-encoded frame to that precision.
+
+Every `validate_every` steps the validation sequences are generated as users generate
+them, and best.keras keeps the networks of the lowest MSE, as in a training run: the
+latent loss falls steadily while the last frames can get worse (results/notes.md).
+The output is an ordinary run directory (config.json, logs/history.jsonl, best.keras,
+model.keras) that `evaluate` and `export` take as they take a training run.
+"""
+
+import dataclasses
+import json
+import pathlib
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from tf_deepgifs import input_pipeline, run_files, runs, train
+from tf_deepgifs.errors import UserError
+
+TUNING_FILE = "tuning.json"  # the HorizonTuningConfig and where the networks came from
+
+
+def split_batches(builder, split, num_frames, limit, batch_size):
+    """The first `limit` videos of a split (0: all) in batches, float32 in [-1, 1]."""
+    taken = 0
+    for videos in input_pipeline.videos(builder, split, batch_size, num_frames, seed=0):
+        videos = videos[: limit - taken] if limit else videos
+        taken += videos.shape[0]
+        yield videos
+        if limit and taken >= limit:
+            return
+
+
+def encode(model, batches):
+    """Encoder means of videos (B, T, H, W, C) batches: float32 (N, T, latent_dim).
+
+    Deterministic (z = mean), with BatchNorm's moving statistics, as generation encodes.
+    """
+    means = tf.function(lambda frames: model.encoder(frames, training=False)[0])
+    encoded = [tf.reshape(means(tf.reshape(videos, (-1,) + tuple(videos.shape[2:]))),
+                          (videos.shape[0], videos.shape[1], -1)).numpy()
+               for videos in batches]
+    if not encoded:
+        raise UserError("No sequences to encode: the split is smaller than one batch.")
+    return np.concatenate(encoded)
+
+
+def latent_rollout(predictor, latents, context_frames):
+    """The LSTM fed its own predictions: latents (B, T, L) --> predicted (B, T - K, L).
+
+    Reads the K context latents, then each prediction is the next input.
+    """
+    state = predictor.initial_state(ops.shape(latents)[0])
+    for k in range(context_frames):
+        predicted, state = predictor.step(latents[:, k], state)
+    predictions = [predicted]
+    for _ in range(latents.shape[1] - context_frames - 1):
+        predicted, state = predictor.step(predicted, state)
+        predictions.append(predicted)
+    return ops.stack(predictions, axis=1)
+
+
+def horizon_losses(model, latents, context_frames, first_frame_weight):
+    """{"latent": per-frame latent MSE (T - K,), "first_frame": image MSE, "loss": total}.
+
+    latents (B, T, L): the encoder's means of real videos. The first frame's target is the
+    decoder's rendering of the true latent, so no pixels are needed.
+    """
+    predicted = latent_rollout(model.predictor, latents, context_frames)
+    per_frame = ops.mean(ops.square(predicted - latents[:, context_frames:]), axis=(0, 2))
+    first = model.decoder(predicted[:, 0], training=False)
+    target = ops.stop_gradient(model.decoder(latents[:, context_frames], training=False))
+    first_frame = ops.mean(ops.square(first - target))
+    loss = ops.mean(per_frame) + first_frame_weight * first_frame
+    return {"latent": per_frame, "first_frame": first_frame, "loss": loss}
+
+
+class HorizonTuner:
+    """Adam on the predictor's variables alone, one `step` per batch of latents."""
+
+    def __init__(self, model, context_frames, options):
+        self.model = model
+        self.context_frames = context_frames
+        self.weight = options.first_frame_weight
+        self.optimizer = keras.optimizers.Adam(options.learning_rate)
+        self.variables = model.predictor.trainable_variables
+        self.optimizer.build(self.variables)
+        self.step = tf.function(self._step)
+        self.validate = tf.function(self._losses)
+        self.generate = tf.function(lambda videos: model(videos, training=False))
+
+    def _losses(self, latents):
+        return horizon_losses(self.model, latents, self.context_frames, self.weight)
+
+    def _step(self, latents):
+        with tf.GradientTape() as tape:
+            values = self._losses(latents)
+        gradients = tape.gradient(values["loss"], self.variables)
+        self.optimizer.apply_gradients(zip(gradients, self.variables))
+        return values
+
+
+def rollout_mse(generate, batches, context_frames):
+    """Mean squared error of the generated frames (re-encoded and fed back, as shipped)
+    against the truth, over the batches of videos: what training runs select on too."""
+    errors = [np.mean(np.square(generate(videos).numpy() - videos[:, context_frames:].numpy()))
+              for videos in batches]
+    weights = [videos.shape[0] for videos in batches]
+    return float(np.average(errors, weights=weights))
+
+
+def summary(values):
+    """Scalars for the log: the loss, the first-frame MSE, the latent MSE's mean and ends."""
+    latent = np.asarray(values["latent"])
+    return {"loss": float(values["loss"]), "first_frame": float(values["first_frame"]),
+            "latent": float(latent.mean()), "latent_first": float(latent[0]),
+            "latent_last": float(latent[-1])}
+
+
+def prepare_run_dir(source_dir, run_dir, config, preset, record):
+    """Writes the new run's config.json (the source's) and tuning.json; refuses the source."""
+    source_dir, run_dir = pathlib.Path(source_dir), pathlib.Path(run_dir)
+    if run_dir.resolve() == source_dir.resolve():
+        raise UserError("--run-dir must be a new directory: tuning would overwrite the "
+                        "source run's networks.")
+    if (run_dir / "config.json").exists():
+        raise UserError(f"{run_dir} already holds a run; pass a new --run-dir.")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    run_files.write_config(run_dir, config, preset)
+    (run_dir / TUNING_FILE).write_text(json.dumps(record, indent=2, sort_keys=True))
+
+
+def tune(source_dir, run_dir, options, weights=None, log=print):
+    """Tunes the predictor of `source_dir`'s networks (`weights`, default its model.keras
+    or newest checkpoint) and writes the run `run_dir`.
+
+    Returns the lowest validation rollout MSE: the networks of best.keras, selected as a
+    training run selects them (`run_files.BestModel`).
+    """
+    config, preset = runs.read_run(source_dir)
+    source = runs.weights_of(source_dir, weights)
+    record = {"source_run": str(source_dir), "source_weights": str(source),
+              **dataclasses.asdict(options)}
+    prepare_run_dir(source_dir, run_dir, config, preset, record)
+    model = runs.load_model(config, source)
+    builder = train.prepare_dataset(config)
+    k, frames = config.train.context_frames, config.data.num_frames
+    video_shape = (frames,) + tuple(builder.info.features["video"].shape[1:])
+
+    started = time.perf_counter()
+    training = encode(model, split_batches(builder, "train", frames, options.training_sequences,
+                                           options.encode_batch_size))
+    validation_videos = list(split_batches(
+        builder, "validation", frames, options.validation_sequences, options.encode_batch_size))
+    validation = tf.constant(encode(model, validation_videos))
+    log(f"Encoded {len(training)} training and {len(validation)} validation sequences "
+        f"in {time.perf_counter() - started:.0f} s.")
+
+    tuner = HorizonTuner(model, k, options)
+    history, best = run_files.History(run_dir), run_files.BestModel(run_dir, video_shape)
+    order = np.random.default_rng(options.seed)
+    for step in range(1, options.steps + 1):
+        batch = training[order.integers(0, len(training), options.batch_size)]
+        values = summary(tuner.step(tf.constant(batch)))
+        if not np.isfinite(values["loss"]):
+            raise UserError(f"Step {step}: the loss became {values['loss']}; tuning stopped "
+                            f"(lower --learning-rate). {run_dir}/best.keras holds the best so far.")
+        if step % options.validate_every and step != options.steps:
+            continue
+        history.write("train", step, values)
+        checked = {**summary(tuner.validate(validation)),
+                   "rollout": rollout_mse(tuner.generate, validation_videos, k)}
+        history.write("validation", step, checked)
+        best.offer(model, step, checked)
+        log(f"step {step}: train loss {values['loss']:.4f}; validation loss "
+            f"{checked['loss']:.4f} (latent {checked['latent']:.4f}, first frame "
+            f"{checked['first_frame']:.5f}), rollout MSE {checked['rollout']:.4f}")
+    run_files.save_inference_model(model, video_shape, pathlib.Path(run_dir) / "model.keras")
+    log(f"Tuned in {time.perf_counter() - started:.0f} s; networks in {run_dir}/best.keras "
+        f"(step {json.loads((pathlib.Path(run_dir) / 'best.json').read_text())['step']}).")
+    return best.loss
