@@ -138,3 +138,11 @@ def test_tune_refuses_the_source_as_target_and_a_missing_run(source_run, tmp_pat
     result = _run("tune", "--from-run", from_run, "--run-dir", source_run)
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_tune_under_the_jax_backend_is_one_clear_line(monkeypatch, capsys):
+    from tf_deepgifs.__main__ import main
+
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    assert main(["tune", "--from-run", "a", "--run-dir", "b"]) == 2
+    assert "tune runs on TensorFlow" in capsys.readouterr().err
