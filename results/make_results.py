@@ -2,8 +2,9 @@
 
     python results/make_results.py --paper RUN --improved RUN [--notes results/notes.md]
 
-Each RUN is a run directory that `python -m tf_deepgifs train` wrote (either backend) and
-`python -m tf_deepgifs evaluate` has evaluated: it reads config.json, logs/history.jsonl
+Each RUN is a run directory that `python -m tf_deepgifs train` (either backend) or
+`python -m tf_deepgifs tune` wrote and `python -m tf_deepgifs evaluate` has evaluated
+(a tuned run's table and curves include the training run it started from): it reads config.json, logs/history.jsonl
 (both trainers write it), best.json and evaluation/report.json, and writes RESULTS.md and
 results/*.png, *.gif. Every number in RESULTS.md is read from those files, except in the
 --notes file, which is copied in after the targets (how the runs were made, what they show).
@@ -30,18 +31,28 @@ PLOTTED_METRICS = ("psnr", "ssim", "right_count", "centre_error")
 DPI = 120
 
 
-def read_run(run_dir):
-    """Everything RESULTS.md needs from one run directory."""
+def read_run(run_dir, evaluated=True):
+    """Everything RESULTS.md needs from one run directory.
+
+    A run `python -m tf_deepgifs tune` wrote (it has tuning.json) carries the training
+    run it tuned as "source"; `evaluated` False skips evaluation/ (a source run's).
+    """
     run_dir = pathlib.Path(run_dir)
     history = [json.loads(line) for line in (run_dir / "logs" / "history.jsonl").read_text().splitlines()]
-    return {
+    run = {
         "dir": run_dir,
         "config": json.loads((run_dir / "config.json").read_text()),
         "best": json.loads((run_dir / "best.json").read_text()),
-        "report": json.loads((run_dir / "evaluation" / "report.json").read_text()),
         "train": [h for h in history if h["split"] == "train"],
         "validation": [h for h in history if h["split"] == "validation"],
     }
+    if evaluated:
+        run["report"] = json.loads((run_dir / "evaluation" / "report.json").read_text())
+    tuning = run_dir / "tuning.json"
+    if tuning.exists():
+        run["tuning"] = json.loads(tuning.read_text())
+        run["source"] = read_run(run["tuning"]["source_run"], evaluated=False)
+    return run
 
 
 def curve(run, variant, metric):
@@ -51,9 +62,13 @@ def curve(run, variant, metric):
 
 
 def plot_training(runs, path):
-    """Training losses and the validation rollout MSE against steps, both runs."""
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    """Training losses and the validation rollout MSE against steps, both runs; a third
+    panel for horizon tuning where a run was tuned."""
+    tuned = {name: run for name, run in runs.items() if "tuning" in run}
+    figure, panels = plt.subplots(1, 3 if tuned else 2, figsize=(16 if tuned else 11, 4))
+    left, right = panels[:2]
     for name, run in runs.items():
+        run = run.get("source", run)
         steps = [h["step"] for h in run["train"]]
         left.plot(steps, [h["prediction"] for h in run["train"]], label=f"{name}: prediction (train)")
         left.plot(steps, [h["reconstruction"] for h in run["train"]], alpha=0.6,
@@ -62,8 +77,18 @@ def plot_training(runs, path):
                    "-o", label=f"{name}: free rollout (validation)")
         right.axvline(run["best"]["step"], linestyle=":", color=right.lines[-1].get_color())
     left.set_yscale("log")
-    for axes, title in ((left, "training losses (MSE, pixels in [-1, 1])"),
-                        (right, "validation rollout MSE; dotted: the selected step")):
+    titles = [(left, "training losses (MSE, pixels in [-1, 1])"),
+              (right, "validation rollout MSE; dotted: the selected step")]
+    for name, run in tuned.items():
+        tuning = panels[2]
+        steps = [h["step"] for h in run["validation"]]
+        tuning.plot(steps, [h["rollout"] for h in run["validation"]], "-o",
+                    label=f"{name}: rollout MSE (validation)")
+        tuning.plot(steps, [h["latent"] for h in run["validation"]], "-s",
+                    label=f"{name}: latent MSE (validation)")
+        tuning.axvline(run["best"]["step"], linestyle=":", color="gray")
+        titles.append((tuning, "horizon tuning (encoder, decoder frozen); dotted: selected"))
+    for axes, title in titles:
         axes.set_xlabel("step")
         axes.set_title(title, fontsize=10)
         axes.grid(alpha=0.3)
@@ -134,6 +159,18 @@ def target_lines(runs):
 
 
 def training_lines(name, run):
+    """The training table's rows of a run: its training, then its horizon tuning if any."""
+    if "tuning" not in run:
+        return [training_line(name, run)]
+    tuning, last = run["tuning"], run["train"][-1]
+    return [training_line(f"{name}: training", run["source"]),
+            f"| {name}: horizon tuning | {run['config']['preset']} | horizon tuning (latent) | "
+            f"{run['config']['train']['context_frames']} | `{tuning['source_weights']}` | "
+            f"{last['step']} | {last['step'] * tuning['batch_size'] / (tuning['training_sequences'] or 80_000):.1f} | "
+            f"{last['seconds'] / 60:.1f} | {run['best']['step']} | {run['best']['rollout']:.4f} |"]
+
+
+def training_line(name, run):
     t = run["config"]["train"]
     last = run["train"][-1]
     steps = last["step"]
@@ -169,7 +206,7 @@ def write_results(runs, out, command, notes=""):
         "| model | preset | mode | K | initialised from | steps | epochs | minutes | selected step "
         "| validation rollout MSE |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-        *(training_lines(name, run) for name, run in runs.items()),
+        *(line for name, run in runs.items() for line in training_lines(name, run)),
         "",
         "![training curves](results/training_curves.png)",
         "",

@@ -113,6 +113,8 @@ def test_tune_writes_a_run_that_evaluate_takes_with_the_source_encoder(source_ru
     validations = [json.loads(line) for line in (tuned / "logs" / "history.jsonl").open()
                    if json.loads(line)["split"] == "validation"]
     assert [v["step"] for v in validations] == [2, 4]
+    assert all(json.loads(line).get("seconds", 0) > 0 for line in (tuned / "logs" / "history.jsonl").open()
+               if json.loads(line)["split"] == "train")
     assert json.loads((tuned / "best.json").read_text())["rollout"] == min(
         v["rollout"] for v in validations)
 

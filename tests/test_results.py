@@ -71,3 +71,24 @@ def test_results_report_the_runs_numbers_and_judge_the_targets(make_results, tmp
     assert "[results/improved_strips.gif](results/improved_strips.gif)" in text
     for figure in ("training_curves.png", "psnr_by_frame.png", "improved_strips.gif"):
         assert (tmp_path / "results" / figure).stat().st_size > 0
+
+
+def test_a_tuned_run_reports_its_training_and_its_tuning(make_results, tmp_path, monkeypatch):
+    source = _run(tmp_path, "improved", 3, 18.0, 0.995, 1.5)
+    tuned = _run(tmp_path / "tuned", "improved", 3, 19.0, 0.995, 1.5)
+    (tuned / "tuning.json").write_text(json.dumps(
+        {"source_run": str(source), "source_weights": "improved/best.keras", "batch_size": 128,
+         "training_sequences": 0}))
+    history = [{"split": "train", "step": 4000, "seconds": 600.0, "loss": 0.5},
+               {"split": "validation", "step": 4000, "rollout": 0.2, "latent": 0.5}]
+    (tuned / "logs" / "history.jsonl").write_text("\n".join(map(json.dumps, history)))
+    (tuned / "best.json").write_text(json.dumps({"step": 4000, "rollout": 0.2}))
+    runs = {"paper": make_results.read_run(_run(tmp_path, "paper", 1, 14.0, 0.97, 3.0)),
+            "improved": make_results.read_run(tuned)}
+    monkeypatch.chdir(tmp_path)
+    make_results.write_results(runs, "RESULTS.md", "python results/make_results.py ...")
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "| improved: training | improved | scheduled | 3 | random | 20 |" in text
+    assert ("| improved: horizon tuning | improved | horizon tuning (latent) | 3 | "
+            "`improved/best.keras` | 4000 | 6.4 | 10.0 | 4000 | 0.2000 |") in text
+    assert "above at 17 of 17 frames: met" in text

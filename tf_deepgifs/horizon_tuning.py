@@ -185,7 +185,7 @@ def tune(source_dir, run_dir, options, weights=None, log=print):
                             f"(lower --learning-rate). {run_dir}/best.keras holds the best so far.")
         if step % options.validate_every and step != options.steps:
             continue
-        history.write("train", step, values)
+        history.write("train", step, values, seconds=time.perf_counter() - started)
         checked = {**summary(tuner.validate(validation)),
                    "rollout": rollout_mse(tuner.generate, validation_videos, k)}
         history.write("validation", step, checked)
