@@ -82,10 +82,12 @@ def plot_training(runs, path):
     for name, run in tuned.items():
         tuning = panels[2]
         steps = [h["step"] for h in run["validation"]]
-        tuning.plot(steps, [h["rollout"] for h in run["validation"]], "-o",
-                    label=f"{name}: rollout MSE (validation)")
-        tuning.plot(steps, [h["latent"] for h in run["validation"]], "-s",
-                    label=f"{name}: latent MSE (validation)")
+        tuning.plot(steps, [h["latent"] for h in run["validation"]], "-s", color="C2",
+                    label=f"{name}: latent MSE (validation, left axis)")
+        rollout = tuning.twinx()  # pixels: a scale 30 times smaller than the latents'
+        rollout.plot(steps, [h["rollout"] for h in run["validation"]], "-o", color="C1",
+                     label=f"{name}: rollout MSE (validation, right axis)")
+        rollout.legend(fontsize=8, loc="upper center")
         tuning.axvline(run["best"]["step"], linestyle=":", color="gray")
         titles.append((tuning, "horizon tuning (encoder, decoder frozen); dotted: selected"))
     for axes, title in titles:
