@@ -179,12 +179,14 @@ def tune(source_dir, run_dir, options, weights=None, log=print):
     order = np.random.default_rng(options.seed)
     for step in range(1, options.steps + 1):
         batch = training[order.integers(0, len(training), options.batch_size)]
-        values = summary(tuner.step(tf.constant(batch)))
-        if not np.isfinite(values["loss"]):
-            raise UserError(f"Step {step}: the loss became {values['loss']}; tuning stopped "
+        values = tuner.step(tf.constant(batch))
+        loss = float(values["loss"])
+        if not np.isfinite(loss):
+            raise UserError(f"Step {step}: the loss became {loss}; tuning stopped "
                             f"(lower --learning-rate). {run_dir}/best.keras holds the best so far.")
         if step % options.validate_every and step != options.steps:
             continue
+        values = summary(values)
         history.write("train", step, values, seconds=time.perf_counter() - started)
         checked = {**summary(tuner.validate(validation)),
                    "rollout": rollout_mse(tuner.generate, validation_videos, k)}
