@@ -61,14 +61,19 @@ def curve(run, variant, metric):
     return None if values is None else np.array([np.nan if v is None else v for v in values["mean"]])
 
 
+def lineage(run):
+    """[the training run, its first horizon tuning, ...] ending with `run` itself."""
+    return lineage(run["source"]) + [run] if "source" in run else [run]
+
+
 def plot_training(runs, path):
     """Training losses and the validation rollout MSE against steps, both runs; a third
-    panel for horizon tuning where a run was tuned."""
+    panel for horizon tuning where a run was tuned (stages one after another in steps)."""
     tuned = {name: run for name, run in runs.items() if "tuning" in run}
     figure, panels = plt.subplots(1, 3 if tuned else 2, figsize=(16 if tuned else 11, 4))
     left, right = panels[:2]
     for name, run in runs.items():
-        run = run.get("source", run)
+        run = lineage(run)[0]
         steps = [h["step"] for h in run["train"]]
         left.plot(steps, [h["prediction"] for h in run["train"]], label=f"{name}: prediction (train)")
         left.plot(steps, [h["reconstruction"] for h in run["train"]], alpha=0.6,
@@ -81,14 +86,20 @@ def plot_training(runs, path):
               (right, "validation rollout MSE; dotted: the selected step")]
     for name, run in tuned.items():
         tuning = panels[2]
-        steps = [h["step"] for h in run["validation"]]
-        tuning.plot(steps, [h["latent"] for h in run["validation"]], "-s", color="C2",
-                    label=f"{name}: latent MSE (validation, left axis)")
         rollout = tuning.twinx()  # pixels: a scale 30 times smaller than the latents'
-        rollout.plot(steps, [h["rollout"] for h in run["validation"]], "-o", color="C1",
-                     label=f"{name}: rollout MSE (validation, right axis)")
+        offset = 0
+        for stage, tuned_run in enumerate(lineage(run)[1:]):
+            feedback = tuned_run["tuning"].get("feedback", "latent")
+            steps = [offset + h["step"] for h in tuned_run["validation"]]
+            tuning.plot(steps, [h["latent"] for h in tuned_run["validation"]], "-s",
+                        color=f"C{2 + 2 * stage}",
+                        label=f"{name}, {feedback} feedback: latent MSE (validation, left axis)")
+            rollout.plot(steps, [h["rollout"] for h in tuned_run["validation"]], "-o",
+                         color=f"C{1 + 2 * stage}",
+                         label=f"{name}, {feedback} feedback: rollout MSE (validation, right axis)")
+            tuning.axvline(offset + tuned_run["best"]["step"], linestyle=":", color="gray")
+            offset += tuned_run["train"][-1]["step"]
         rollout.legend(fontsize=8, loc="upper center")
-        tuning.axvline(run["best"]["step"], linestyle=":", color="gray")
         titles.append((tuning, "horizon tuning (encoder, decoder frozen); dotted: selected"))
     for axes, title in titles:
         axes.set_xlabel("step")
@@ -161,15 +172,22 @@ def target_lines(runs):
 
 
 def training_lines(name, run):
-    """The training table's rows of a run: its training, then its horizon tuning if any."""
-    if "tuning" not in run:
+    """The training table's rows of a run: its training, then each horizon tuning."""
+    stages = lineage(run)
+    if len(stages) == 1:
         return [training_line(name, run)]
+    return [training_line(f"{name}: training", stages[0])] + [
+        tuning_line(f"{name}: horizon tuning" + (f" {number}" if len(stages) > 2 else ""), stage)
+        for number, stage in enumerate(stages[1:], start=1)]
+
+
+def tuning_line(name, run):
     tuning, last = run["tuning"], run["train"][-1]
-    return [training_line(f"{name}: training", run["source"]),
-            f"| {name}: horizon tuning | {run['config']['preset']} | horizon tuning (latent) | "
+    return (f"| {name} | {run['config']['preset']} | horizon tuning "
+            f"({tuning.get('feedback', 'latent')} feedback) | "
             f"{run['config']['train']['context_frames']} | `{tuning['source_weights']}` | "
             f"{last['step']} | {last['step'] * tuning['batch_size'] / (tuning['training_sequences'] or 80_000):.1f} | "
-            f"{last['seconds'] / 60:.1f} | {run['best']['step']} | {run['best']['rollout']:.4f} |"]
+            f"{last['seconds'] / 60:.1f} | {run['best']['step']} | {run['best']['rollout']:.4f} |")
 
 
 def training_line(name, run):

@@ -73,22 +73,48 @@ def test_results_report_the_runs_numbers_and_judge_the_targets(make_results, tmp
         assert (tmp_path / "results" / figure).stat().st_size > 0
 
 
-def test_a_tuned_run_reports_its_training_and_its_tuning(make_results, tmp_path, monkeypatch):
-    source = _run(tmp_path, "improved", 3, 18.0, 0.995, 1.5)
-    tuned = _run(tmp_path / "tuned", "improved", 3, 19.0, 0.995, 1.5)
-    (tuned / "tuning.json").write_text(json.dumps(
-        {"source_run": str(source), "source_weights": "improved/best.keras", "batch_size": 128,
-         "training_sequences": 0}))
-    history = [{"split": "train", "step": 4000, "seconds": 600.0, "loss": 0.5},
-               {"split": "validation", "step": 4000, "rollout": 0.2, "latent": 0.5}]
-    (tuned / "logs" / "history.jsonl").write_text("\n".join(map(json.dumps, history)))
-    (tuned / "best.json").write_text(json.dumps({"step": 4000, "rollout": 0.2}))
+def _tuned_run(folder, source, steps, tuning):
+    run = _run(folder, "improved", 3, 19.0, 0.995, 1.5)
+    (run / "tuning.json").write_text(json.dumps({"source_run": str(source), **tuning}))
+    history = [{"split": "train", "step": steps, "seconds": 60.0 * steps / 400, "loss": 0.5},
+               {"split": "validation", "step": steps, "rollout": 0.2, "latent": 0.5}]
+    (run / "logs" / "history.jsonl").write_text("\n".join(map(json.dumps, history)))
+    (run / "best.json").write_text(json.dumps({"step": steps, "rollout": 0.2}))
+    return run
+
+
+def _results_with(make_results, tmp_path, monkeypatch, improved):
+    """RESULTS.md written in tmp_path for a paper run and `improved`: (runs, its text)."""
     runs = {"paper": make_results.read_run(_run(tmp_path, "paper", 1, 14.0, 0.97, 3.0)),
-            "improved": make_results.read_run(tuned)}
+            "improved": make_results.read_run(improved)}
     monkeypatch.chdir(tmp_path)
     make_results.write_results(runs, "RESULTS.md", "python results/make_results.py ...")
-    text = (tmp_path / "RESULTS.md").read_text()
+    return runs, (tmp_path / "RESULTS.md").read_text()
+
+
+def test_a_tuned_run_reports_its_training_and_its_tuning(make_results, tmp_path, monkeypatch):
+    source = _run(tmp_path, "improved", 3, 18.0, 0.995, 1.5)
+    tuned = _tuned_run(tmp_path / "tuned", source, 4000, {
+        "source_weights": "improved/best.keras", "batch_size": 128, "training_sequences": 0})
+    _, text = _results_with(make_results, tmp_path, monkeypatch, tuned)
     assert "| improved: training | improved | scheduled | 3 | random | 20 |" in text
-    assert ("| improved: horizon tuning | improved | horizon tuning (latent) | 3 | "
+    assert ("| improved: horizon tuning | improved | horizon tuning (latent feedback) | 3 | "
             "`improved/best.keras` | 4000 | 6.4 | 10.0 | 4000 | 0.2000 |") in text
     assert "above at 17 of 17 frames: met" in text
+
+
+def test_a_run_tuned_twice_reports_each_stage(make_results, tmp_path, monkeypatch):
+    source = _run(tmp_path, "improved", 3, 18.0, 0.995, 1.5)
+    once = _tuned_run(tmp_path / "once", source, 8000, {
+        "source_weights": "improved/best.keras", "batch_size": 128, "training_sequences": 0})
+    twice = _tuned_run(tmp_path / "twice", once, 2000, {
+        "source_weights": "once/best.keras", "batch_size": 32, "training_sequences": 40000,
+        "feedback": "frames"})
+    runs, text = _results_with(make_results, tmp_path, monkeypatch, twice)
+    assert [run["dir"] for run in make_results.lineage(runs["improved"])] == [source, once, twice]
+    assert "| improved: training | improved | scheduled | 3 | random | 20 |" in text
+    assert ("| improved: horizon tuning 1 | improved | horizon tuning (latent feedback) | 3 | "
+            "`improved/best.keras` | 8000 | 12.8 | 20.0 | 8000 | 0.2000 |") in text
+    assert ("| improved: horizon tuning 2 | improved | horizon tuning (frames feedback) | 3 | "
+            "`once/best.keras` | 2000 | 1.6 | 5.0 | 2000 | 0.2000 |") in text
+    assert (tmp_path / "results" / "training_curves.png").stat().st_size > 0
