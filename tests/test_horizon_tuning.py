@@ -46,6 +46,59 @@ def test_the_rollout_reads_the_context_then_only_its_own_predictions():
         expected, state = model.predictor.step(expected, state)
 
 
+def test_frames_feedback_trains_the_rollout_that_generation_makes():
+    model = _tiny_model()
+    videos = ball_videos(batch=4, frames=6, seed=1)
+    latents = _latents(model, seed=1)
+    predicted = horizon_tuning.latent_rollout(
+        model.predictor, latents, CONTEXT, horizon_tuning.round_trip(model))
+    decoded = model.decoder(tf.reshape(predicted, (-1, TINY_MODEL.latent_dim)), training=False)
+    generated = model.rollout(videos[:, :CONTEXT], 6 - CONTEXT)
+    np.testing.assert_allclose(tf.reshape(decoded, generated.shape), generated, atol=1e-4)
+
+    as_latents = horizon_tuning.latent_rollout(model.predictor, latents, CONTEXT)
+    np.testing.assert_allclose(as_latents[:, 0], predicted[:, 0], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(as_latents[:, 1:], predicted[:, 1:], atol=1e-4)
+
+
+def test_frames_feedback_tuning_lowers_the_loss_and_keeps_the_networks_frozen():
+    model = _tiny_model()
+    latents = _latents(model)
+    frozen = [w.numpy() for w in model.encoder.weights + model.decoder.weights]
+    tuner = horizon_tuning.HorizonTuner(model, CONTEXT, HorizonTuningConfig(
+        learning_rate=1e-2, feedback="frames", manifold_weight=1.0))
+    first = float(tuner.step(latents)["loss"])
+    for _ in range(30):
+        last = float(tuner.step(latents)["loss"])
+    assert last < 0.7 * first
+    for before, after in zip(frozen, model.encoder.weights + model.decoder.weights):
+        np.testing.assert_array_equal(before, after.numpy())
+
+
+def test_the_manifold_term_is_the_gap_between_predictions_and_their_round_trips():
+    model = _tiny_model()
+    latents = _latents(model)
+    values = horizon_tuning.horizon_losses(model, latents, CONTEXT, first_frame_weight=2.0,
+                                           feedback="frames", manifold_weight=3.0)
+    feed_back, _ = horizon_tuning.frames_feedback(model)
+    predicted = horizon_tuning.latent_rollout(model.predictor, latents, CONTEXT, feed_back)
+    trips = horizon_tuning.round_trip(model)(tf.reshape(predicted[:, :-1], (-1, TINY_MODEL.latent_dim)))
+    gap = np.mean(np.square(tf.reshape(trips, predicted[:, :-1].shape) - predicted[:, :-1]))
+    assert gap > 0
+    np.testing.assert_allclose(values["manifold"], gap, rtol=1e-4)
+    np.testing.assert_allclose(values["loss"], float(np.mean(values["latent"])) + 2.0 * float(
+        values["first_frame"]) + 3.0 * gap, rtol=1e-4)
+    as_latents = horizon_tuning.horizon_losses(model, latents, CONTEXT, 2.0, manifold_weight=3.0)
+    assert float(as_latents["manifold"]) == 0.0
+
+
+def test_an_unknown_feedback_is_refused():
+    with pytest.raises(ValueError, match="feedback must be one of latent, frames"):
+        HorizonTuningConfig(feedback="pixels")
+    with pytest.raises(ValueError, match="must be 0 or more"):
+        HorizonTuningConfig(manifold_weight=-1.0)
+
+
 def test_tuning_lowers_the_loss_and_changes_the_predictor_alone():
     model = _tiny_model()
     latents = _latents(model)
@@ -128,6 +181,30 @@ def test_tune_writes_a_run_that_evaluate_takes_with_the_source_encoder(source_ru
                      "--limit", 4, "--samples", 0, "--strips", 0, "--batch-size", 4)
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     assert (tuned / "evaluation" / "report.json").exists()
+
+
+def test_a_tuned_run_tunes_again_with_frames_feedback(source_run, tmp_path):
+    common = ("--steps", 2, "--batch-size", 2, "--validate-every", 2,
+              "--validation-sequences", 4, "--encode-batch-size", 4)
+    once, twice = tmp_path / "once", tmp_path / "twice"
+    assert _run("tune", "--from-run", source_run, "--run-dir", once, *common).returncode == 0
+    result = _run("tune", "--from-run", once, "--weights", once / "best.keras",
+                  "--run-dir", twice, "--feedback", "frames", "--manifold-weight", 1, *common)
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads((twice / horizon_tuning.TUNING_FILE).read_text())
+    assert record["feedback"] == "frames" and record["manifold_weight"] == 1.0
+    assert record["source_run"] == str(once)
+    validations = [json.loads(line) for line in (twice / "logs" / "history.jsonl").open()
+                   if json.loads(line)["split"] == "validation"]
+    assert validations and all(v["manifold"] > 0 for v in validations)
+    assert json.loads((twice / "config.json").read_text()) == json.loads(
+        (source_run / "config.json").read_text())
+
+    refused = _run("tune", "--from-run", once, "--run-dir", tmp_path / "thrice",
+                   "--feedback", "pixels")
+    assert refused.returncode == 2
+    assert "feedback must be one of latent, frames" in refused.stderr
+    assert "Traceback" not in refused.stderr and not (tmp_path / "thrice").exists()
 
 
 @pytest.mark.parametrize("target, message", [
