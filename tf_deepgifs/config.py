@@ -12,8 +12,8 @@ from typing import Optional
 TRAINING_MODES = ("teacher_forced", "rollout", "scheduled")
 # Keras dtype policies training may use: "mixed_bfloat16" computes in bfloat16 and keeps
 # float32 variables. float16 would need loss scaling and is not offered.
-FEEDBACKS = ("latent", "frames")  # horizon tuning: what the LSTM reads after its prediction
 PRECISIONS = ("float32", "mixed_bfloat16")
+FEEDBACKS = ("latent", "frames")  # horizon tuning: what the LSTM reads after its prediction
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,7 +169,7 @@ class HorizonTuningConfig:
     first_frame_weight: float = 100.0
     # What the LSTM reads after its own prediction: "latent", the prediction itself, or
     # "frames", the prediction decoded and re-encoded, as generation feeds it back
-    # (0.4 s a step of 32 instead of 0.2 s a step of 128; the gradient passes straight
+    # (0.45 s a step of 32 instead of 0.2 s a step of 128; the gradient passes straight
     # through the round trip).
     feedback: str = "latent"
     # "frames" only: weight of the latent MSE between each fed-back prediction and its

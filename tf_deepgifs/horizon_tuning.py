@@ -9,13 +9,14 @@ rollout, blurred every run we made (RESULTS.md). This stage does it in latent sp
     LSTM:            z[0..K-1] --> z_hat[K]; then feed(z_hat[t]) --> z_hat[t+1]
     loss:            mean (z_hat - z)^2 over all T - K frames
                      + first_frame_weight * image MSE of decoder(z_hat[K]) vs decoder(z[K])
+                     + manifold_weight * mean (feed(z_hat) - z_hat)^2   ("frames" only)
 
 Only the predictor's variables change; the encoder, decoder and discriminator are the
 source run's. Generation is unchanged: each generated frame is re-encoded and fed back.
 `feedback` says what `feed` is. "latent" feeds the prediction itself (0.2 s a step of
-128 on 2 CPU cores). "frames" decodes and re-encodes it, as generation does, and
-differentiates through the frozen networks (0.75 s a step of 32): the round trip keeps a
-real frame's latent to 0.14 % of its variance but moves a predicted one much more, so a
+128 on 2 CPU cores). "frames" decodes and re-encodes it, as generation does, with the
+gradient passed straight through (0.45 s a step of 32): the round trip keeps a real
+frame's latent to 0.14 % of its variance but moves a predicted one much more, so a
 predictor tuned on latents drifts faster when it generates (results/notes.md).
 
 Every `validate_every` steps the validation sequences are generated as users generate
@@ -118,8 +119,8 @@ def horizon_losses(model, latents, context_frames, first_frame_weight, feedback=
     decoder's rendering of the true latent, so no pixels are needed. feedback: "latent"
     feeds each prediction back as it is, "frames" decoded and re-encoded
     (`frames_feedback`). The manifold term pulls a prediction towards the latent of the
-    frame it decodes to: a real frame's latent survives the round trip to 0.14 % of its
-    variance, a faint or merged ball's does not.
+    frame it decodes to, where a real frame's latent already is (it survives the round
+    trip to 0.14 % of its variance).
     """
     feed_back, trips = frames_feedback(model) if feedback == "frames" else (None, [])
     predicted = latent_rollout(model.predictor, latents, context_frames, feed_back)
