@@ -97,6 +97,8 @@ def test_an_unknown_feedback_is_refused():
         HorizonTuningConfig(feedback="pixels")
     with pytest.raises(ValueError, match="must be 0 or more"):
         HorizonTuningConfig(manifold_weight=-1.0)
+    with pytest.raises(ValueError, match="applies to feedback 'frames' only"):
+        HorizonTuningConfig(manifold_weight=1.0)
 
 
 def test_tuning_lowers_the_loss_and_changes_the_predictor_alone():

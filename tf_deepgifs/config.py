@@ -194,6 +194,9 @@ class HorizonTuningConfig:
                              "be 0 or more.")
         if self.feedback not in FEEDBACKS:
             raise ValueError(f"feedback must be one of {', '.join(FEEDBACKS)}; got {self.feedback!r}.")
+        if self.manifold_weight and self.feedback != "frames":
+            raise ValueError("manifold_weight applies to feedback 'frames' only (there are no "
+                             "round trips to pull towards otherwise).")
 
 
 @dataclasses.dataclass(frozen=True)

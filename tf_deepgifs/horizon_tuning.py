@@ -99,10 +99,10 @@ def frames_feedback(model):
     round trip lands near the truth, and the right count fell from 98% to 78%
     (results/notes.md).
     """
-    trips = []
+    trips, trip_of = [], round_trip(model)
 
     def feed_back(latent):
-        trip = ops.stop_gradient(round_trip(model)(latent))
+        trip = ops.stop_gradient(trip_of(latent))
         trips.append(trip)
         return latent + (trip - ops.stop_gradient(latent))
 
