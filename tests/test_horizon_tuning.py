@@ -10,8 +10,9 @@ import pytest
 import tensorflow as tf
 
 from tests.tiny import TINY_ARGS, TINY_MODEL, ball_videos
-from tf_deepgifs import horizon_tuning, run_files
+from tf_deepgifs import bouncing_balls, horizon_tuning, run_files
 from tf_deepgifs.config import Config, HorizonTuningConfig, TrainConfig
+from tf_deepgifs.splits import example_rng
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
 CONTEXT = 2
@@ -167,7 +168,8 @@ def test_tune_writes_a_run_that_evaluate_takes_with_the_source_encoder(source_ru
     assert record["steps"] == 4 and record["source_run"] == str(source_run)
     validations = [json.loads(line) for line in (tuned / "logs" / "history.jsonl").open()
                    if json.loads(line)["split"] == "validation"]
-    assert [v["step"] for v in validations] == [2, 4]
+    assert [v["step"] for v in validations] == [0, 2, 4]  # step 0: the source networks
+    assert all(0 <= v["right_count"] <= 1 and v["centre_error"] >= 0 for v in validations)
     assert all(json.loads(line).get("seconds", 0) > 0 for line in (tuned / "logs" / "history.jsonl").open()
                if json.loads(line)["split"] == "train")
     assert json.loads((tuned / "best.json").read_text())["rollout"] == min(
@@ -207,6 +209,64 @@ def test_a_tuned_run_tunes_again_with_frames_feedback(source_run, tmp_path):
     assert refused.returncode == 2
     assert "feedback must be one of latent, frames" in refused.stderr
     assert "Traceback" not in refused.stderr and not (tmp_path / "thrice").exists()
+
+
+def test_selecting_on_balls_keeps_the_closest_balls_that_kept_the_source_count(source_run,
+                                                                              tmp_path):
+    tuned = tmp_path / "balls"
+    result = _run("tune", "--from-run", source_run, "--run-dir", tuned, "--steps", 4,
+                  "--batch-size", 2, "--validate-every", 1, "--validation-sequences", 4,
+                  "--encode-batch-size", 4, "--select-on", "balls", "--learning-rate", 0.05)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "right count" in result.stdout
+    validations = [json.loads(line) for line in (tuned / "logs" / "history.jsonl").open()
+                   if json.loads(line)["split"] == "validation"]
+    least = validations[0]["right_count"]
+    for v in validations:
+        expected = v["centre_error"] if v["right_count"] >= least else float("inf")
+        assert v["balls"] == expected
+    best = json.loads((tuned / "best.json").read_text())
+    assert best["balls"] == min(v["balls"] for v in validations)
+    assert best["step"] == min((v["balls"], v["step"]) for v in validations)[1]
+
+
+def test_selecting_on_balls_without_positions_is_refused_before_the_run_exists(
+        source_run, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from tf_deepgifs import train
+    from tf_deepgifs.errors import UserError
+
+    no_balls = SimpleNamespace(info=SimpleNamespace(features={"video": None}))
+    monkeypatch.setattr(train, "prepare_dataset", lambda config: no_balls)
+    with pytest.raises(UserError, match="--select-on balls needs the balls' true positions"):
+        horizon_tuning.tune(source_run, tmp_path / "tuned", HorizonTuningConfig(select_on="balls"))
+    assert not (tmp_path / "tuned").exists()
+
+
+def test_validation_scores_measure_the_generated_balls_against_the_truth():
+    videos = tf.constant(ball_videos(batch=4, frames=6, seed=3))
+    rngs = [example_rng(3, "train", i) for i in range(4)]
+    truth = bouncing_balls.generate(rngs, 6, 2, 64)
+    balls = (truth.positions, float(truth.radius))
+    exact = horizon_tuning.validation_scores(lambda v: v[:, CONTEXT:], [videos], CONTEXT, balls)
+    assert exact["rollout"] == 0 and exact["right_count"] == 1
+    assert exact["centre_error"] < 0.5
+
+    shifted = horizon_tuning.validation_scores(
+        lambda v: tf.roll(v[:, CONTEXT:], 3, axis=3), [videos], CONTEXT, balls)
+    assert shifted["rollout"] > 0
+    assert 2.5 < shifted["centre_error"] < 3.5
+    assert "centre_error" not in horizon_tuning.validation_scores(
+        lambda v: v[:, CONTEXT:], [videos], CONTEXT)
+
+
+def test_the_ball_score_is_the_centre_error_while_the_count_holds():
+    scores = {"centre_error": 2.5, "right_count": 0.98}
+    assert horizon_tuning.ball_selection_score(scores, 0.98) == 2.5
+    assert horizon_tuning.ball_selection_score(scores, 0.981) == float("inf")
+    nothing_found = {"centre_error": float("nan"), "right_count": 0.0}
+    assert horizon_tuning.ball_selection_score(nothing_found, 0.0) == float("inf")
 
 
 @pytest.mark.parametrize("target, message", [

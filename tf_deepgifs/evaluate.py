@@ -31,7 +31,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from tf_deepgifs import ball_detector, figures, metrics, runs, train
+from tf_deepgifs import ball_detector, figures, input_pipeline, metrics, runs, train
 from tf_deepgifs.config import EvaluationConfig
 from tf_deepgifs.errors import UserError
 
@@ -90,31 +90,6 @@ def sampling_noise(seed, indices, sample, horizon, latent):
     """float32 (B, N, L) standard-normal noise, one stream per (seed, sequence, sample)."""
     return np.stack([np.random.default_rng([seed, int(i), NOISE_SEED_OFFSET + sample])
                      .standard_normal((horizon, latent), np.float32) for i in indices])
-
-
-def test_batches(builder, num_frames, batch_size, limit):
-    """Batches of the test split in stored order: dicts of numpy arrays.
-
-    "video" float32 (B, T, H, W, C) in [0, 1]; "index" int (B,); and, where the dataset
-    stores them (Bouncing Balls), "positions" (B, T, n, 2) and "radius" (B,).
-    """
-    features = builder.info.features
-    has_balls = "positions" in features
-
-    def select(example):
-        kept = {"video": tf.cast(example["video"][:num_frames], tf.float32) / 255.0}
-        if has_balls:
-            kept["positions"] = example["positions"][:num_frames]
-            kept["radius"] = example["radius"]
-        return kept
-
-    dataset = builder.as_dataset(split="test", shuffle_files=False)
-    if limit:
-        dataset = dataset.take(limit)
-    dataset = dataset.map(select, num_parallel_calls=tf.data.AUTOTUNE)
-    dataset = dataset.enumerate().map(lambda i, example: {**example, "index": i})
-    dataset = dataset.batch(batch_size).prefetch(2)
-    return dataset.as_numpy_iterator()
 
 
 def copy_last_frame(context, horizon):
@@ -231,7 +206,8 @@ def evaluate(run_dir, options=EvaluationConfig(), weights=None, log=print):
 
     started = time.perf_counter()
     rollout = compiled_rollout(model, k, horizon, frame_shape)
-    batches = test_batches(builder, num_frames, options.batch_size, options.limit)
+    batches = input_pipeline.examples(builder, "test", num_frames, options.batch_size,
+                                      options.limit)
     curves, count, strip = evaluate_batches(rollout, batches, k, horizon, latent, options, log)
     if not count:
         raise UserError(f"The test split of {config.data.dataset} is empty.")

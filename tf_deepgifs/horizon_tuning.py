@@ -19,9 +19,12 @@ gradient passed straight through (0.45 s a step of 32): the round trip keeps a r
 frame's latent to 0.14 % of its variance but moves a predicted one much more, so a
 predictor tuned on latents drifts faster when it generates (results/notes.md).
 
-Every `validate_every` steps the validation sequences are generated as users generate
-them, and best.keras keeps the networks of the lowest MSE, as in a training run: the
-latent loss falls steadily while the last frames can get worse (results/notes.md).
+Before the first step and every `validate_every` steps the validation sequences are
+generated as users generate them, and best.keras keeps the best networks, the source's
+included: by default those of the lowest MSE, as in a training run (the latent loss
+falls steadily while the last frames can get worse, results/notes.md); with
+`select_on="balls"` those whose balls are closest to the truth among the steps that
+kept the source's right-ball count, which the MSE lets the frames stage trade away.
 The output is an ordinary run directory (config.json, logs/history.jsonl, best.keras,
 model.keras) that `evaluate` and `export` take as they take a training run.
 """
@@ -36,7 +39,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from tf_deepgifs import input_pipeline, run_files, runs, train
+from tf_deepgifs import ball_detector, input_pipeline, run_files, runs, train
 from tf_deepgifs.errors import UserError
 
 TUNING_FILE = "tuning.json"  # the HorizonTuningConfig and where the networks came from
@@ -162,13 +165,47 @@ class HorizonTuner:
         return values
 
 
-def rollout_mse(generate, batches, context_frames):
-    """Mean squared error of the generated frames (re-encoded and fed back, as shipped)
-    against the truth, over the batches of videos: what training runs select on too."""
-    errors = [np.mean(np.square(generate(videos).numpy() - videos[:, context_frames:].numpy()))
-              for videos in batches]
+def validation_balls(builder, num_frames, count, batch_size):
+    """The true ball centres of the first `count` validation sequences, in the stored
+    order `split_batches` reads: (positions (count, T, n, 2) in pixels, radius in pixels),
+    or None where the dataset does not store them."""
+    if "positions" not in builder.info.features:
+        return None
+    batches = list(input_pipeline.examples(builder, "validation", num_frames, batch_size, count))
+    return (np.concatenate([batch["positions"] for batch in batches]),
+            float(batches[0]["radius"][0]))
+
+
+def validation_scores(generate, batches, context_frames, balls=None):
+    """The frames generated from the batches of videos (re-encoded and fed back, as
+    shipped) against the truth: {"rollout": their MSE, what training runs select on too},
+    and with `balls` (`validation_balls`) the ball detector's "centre_error" (px, mean
+    over sequences and frames) and "right_count" (fraction of frames)."""
+    errors, centre_errors, right_counts, start = [], [], [], 0
+    for videos in batches:
+        generated = generate(videos).numpy()
+        errors.append(np.mean(np.square(generated - videos[:, context_frames:].numpy())))
+        if balls is not None:
+            positions = balls[0][start:start + len(generated), context_frames:]
+            found = ball_detector.motion_metrics((generated.mean(axis=-1) + 1) / 2, positions,
+                                                 balls[1])
+            centre_errors.append(found["centre_error"])
+            right_counts.append(found["right_count"])
+        start += len(generated)
     weights = [videos.shape[0] for videos in batches]
-    return float(np.average(errors, weights=weights))
+    scores = {"rollout": float(np.average(errors, weights=weights))}
+    if balls is not None:
+        scores["centre_error"] = float(np.nanmean(np.concatenate(centre_errors)))
+        scores["right_count"] = float(np.mean(np.concatenate(right_counts)))
+    return scores
+
+
+def ball_selection_score(scores, least_right_count):
+    """What `select_on` "balls" minimises: the mean centre error, or infinity where the
+    right count fell below `least_right_count` (the source networks') or no ball was found."""
+    if scores["right_count"] < least_right_count or np.isnan(scores["centre_error"]):
+        return float("inf")
+    return scores["centre_error"]
 
 
 def summary(values):
@@ -197,16 +234,20 @@ def tune(source_dir, run_dir, options, weights=None, log=print):
     """Tunes the predictor of `source_dir`'s networks (`weights`, default its model.keras
     or newest checkpoint) and writes the run `run_dir`.
 
-    Returns the lowest validation rollout MSE: the networks of best.keras, selected as a
-    training run selects them (`run_files.BestModel`).
+    The source networks are validated first (step 0) and compete too, so best.keras is
+    never worse than them on the selection score. Returns the best score: the lowest
+    validation rollout MSE, or with select_on "balls" `ball_selection_score`.
     """
     config, preset = runs.read_run(source_dir)
     source = runs.weights_of(source_dir, weights)
+    builder = train.prepare_dataset(config)
+    if options.select_on == "balls" and "positions" not in builder.info.features:
+        raise UserError(f"--select-on balls needs the balls' true positions, which "
+                        f"{config.data.dataset} does not store; use --select-on rollout.")
     record = {"source_run": str(source_dir), "source_weights": str(source),
               **dataclasses.asdict(options)}
-    prepare_run_dir(source_dir, run_dir, config, preset, record)
     model = runs.load_model(config, source)
-    builder = train.prepare_dataset(config)
+    prepare_run_dir(source_dir, run_dir, config, preset, record)
     k, frames = config.train.context_frames, config.data.num_frames
     video_shape = (frames,) + tuple(builder.info.features["video"].shape[1:])
 
@@ -216,11 +257,33 @@ def tune(source_dir, run_dir, options, weights=None, log=print):
     validation_videos = list(split_batches(
         builder, "validation", frames, options.validation_sequences, options.encode_batch_size))
     validation = tf.constant(encode(model, validation_videos))
+    balls = validation_balls(builder, frames, len(validation), options.encode_batch_size)
     log(f"Encoded {len(training)} training and {len(validation)} validation sequences "
         f"in {time.perf_counter() - started:.0f} s.")
 
     tuner = HorizonTuner(model, k, options)
-    history, best = run_files.History(run_dir), run_files.BestModel(run_dir, video_shape)
+    history = run_files.History(run_dir)
+    best = run_files.BestModel(run_dir, video_shape, key=options.select_on)
+    least_right_count = None
+
+    def validate(step, train_loss=None):
+        nonlocal least_right_count
+        checked = {**summary(tuner.validate(validation)),
+                   **validation_scores(tuner.generate, validation_videos, k, balls)}
+        if options.select_on == "balls":
+            if least_right_count is None:
+                least_right_count = checked["right_count"]
+            checked["balls"] = ball_selection_score(checked, least_right_count)
+        history.write("validation", step, checked)
+        (best.keep if step == 0 else best.offer)(model, step, checked)
+        balls_text = (f", centre error {checked['centre_error']:.2f} px, right count "
+                      f"{checked['right_count']:.2%}" if balls is not None else "")
+        trained = "" if train_loss is None else f"train loss {train_loss:.4f}; "
+        log(f"step {step}: {trained}validation loss {checked['loss']:.4f} (latent {checked['latent']:.4f}, "
+            f"first frame {checked['first_frame']:.5f}, manifold {checked['manifold']:.4f}), "
+            f"rollout MSE {checked['rollout']:.4f}{balls_text}")
+
+    validate(0)
     order = np.random.default_rng(options.seed)
     for step in range(1, options.steps + 1):
         batch = training[order.integers(0, len(training), options.batch_size)]
@@ -231,16 +294,8 @@ def tune(source_dir, run_dir, options, weights=None, log=print):
                             f"(lower --learning-rate). {run_dir}/best.keras holds the best so far.")
         if step % options.validate_every and step != options.steps:
             continue
-        values = summary(values)
-        history.write("train", step, values, seconds=time.perf_counter() - started)
-        checked = {**summary(tuner.validate(validation)),
-                   "rollout": rollout_mse(tuner.generate, validation_videos, k)}
-        history.write("validation", step, checked)
-        best.offer(model, step, checked)
-        log(f"step {step}: train loss {values['loss']:.4f}; validation loss "
-            f"{checked['loss']:.4f} (latent {checked['latent']:.4f}, first frame "
-            f"{checked['first_frame']:.5f}, manifold {checked['manifold']:.4f}), "
-            f"rollout MSE {checked['rollout']:.4f}")
+        history.write("train", step, summary(values), seconds=time.perf_counter() - started)
+        validate(step, loss)
     run_files.save_inference_model(model, video_shape, pathlib.Path(run_dir) / "model.keras")
     log(f"Tuned in {time.perf_counter() - started:.0f} s; networks in {run_dir}/best.keras "
         f"(step {json.loads((pathlib.Path(run_dir) / 'best.json').read_text())['step']}).")

@@ -189,18 +189,24 @@ class History:
 
 
 class BestModel:
-    """best.keras and best.json: the networks at the lowest validation `rollout` loss."""
+    """best.keras and best.json: the networks at the lowest validation score `key`
+    (default the rollout MSE; `tune --select-on balls` passes its own score)."""
 
-    def __init__(self, run_dir, video_shape):
+    def __init__(self, run_dir, video_shape, key="rollout"):
         self.directory = pathlib.Path(run_dir)
         self.video_shape = video_shape
+        self.key = key
         record = self.directory / "best.json"
-        self.loss = json.loads(record.read_text())["rollout"] if record.exists() else np.inf
+        self.loss = json.loads(record.read_text())[key] if record.exists() else np.inf
 
     def offer(self, model, step, validation):
-        if not validation["rollout"] < self.loss:
-            return
-        self.loss = validation["rollout"]
+        """Keeps the networks if they score lower than the best so far."""
+        if validation[self.key] < self.loss:
+            self.keep(model, step, validation)
+
+    def keep(self, model, step, validation):
+        """Keeps the networks whatever they score (the first candidates of a run)."""
+        self.loss = validation[self.key]
         partial = self.directory / "best.partial.keras"
         save_inference_model(model, self.video_shape, partial)
         os.replace(partial, self.directory / "best.keras")
