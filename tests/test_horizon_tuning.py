@@ -122,6 +122,27 @@ def test_tuning_lowers_the_loss_and_changes_the_predictor_alone():
                for b, a in zip(predictor_before, model.predictor.weights))
 
 
+def test_cosine_decay_takes_the_learning_rate_from_its_value_to_zero_over_the_steps():
+    model = _tiny_model()
+    latents = _latents(model)
+    steps = 4
+    tuner = horizon_tuning.HorizonTuner(model, CONTEXT, HorizonTuningConfig(
+        learning_rate=1e-2, learning_rate_decay="cosine", steps=steps))
+    rates = []
+    for _ in range(steps):
+        rates.append(float(tuner.optimizer.learning_rate))
+        tuner.step(latents)
+    rates.append(float(tuner.optimizer.learning_rate))
+    expected = [1e-2 * 0.5 * (1 + np.cos(np.pi * step / steps)) for step in range(steps + 1)]
+    np.testing.assert_allclose(rates, expected, rtol=1e-5, atol=1e-9)
+
+    constant = horizon_tuning.HorizonTuner(model, CONTEXT, HorizonTuningConfig(learning_rate=1e-2))
+    constant.step(latents)
+    assert float(constant.optimizer.learning_rate) == pytest.approx(1e-2)
+    with pytest.raises(ValueError, match="learning_rate_decay must be one of constant, cosine"):
+        HorizonTuningConfig(learning_rate_decay="linear")
+
+
 def test_the_loss_is_the_latent_mse_plus_the_weighted_first_frame_mse():
     model = _tiny_model()
     latents = _latents(model)

@@ -137,6 +137,14 @@ def horizon_losses(model, latents, context_frames, first_frame_weight, feedback=
     return {"latent": per_frame, "first_frame": first_frame, "manifold": manifold, "loss": loss}
 
 
+def learning_rate_schedule(options):
+    """Adam's learning rate: the constant `options.learning_rate`, or its cosine decay to 0
+    over `options.steps` (the optimizer's iterations count the steps taken)."""
+    if options.learning_rate_decay == "cosine":
+        return keras.optimizers.schedules.CosineDecay(options.learning_rate, options.steps)
+    return options.learning_rate
+
+
 class HorizonTuner:
     """Adam on the predictor's variables alone, one `step` per batch of latents."""
 
@@ -146,7 +154,7 @@ class HorizonTuner:
         self.weight = options.first_frame_weight
         self.feedback = options.feedback
         self.manifold_weight = options.manifold_weight
-        self.optimizer = keras.optimizers.Adam(options.learning_rate)
+        self.optimizer = keras.optimizers.Adam(learning_rate_schedule(options))
         self.variables = model.predictor.trainable_variables
         self.optimizer.build(self.variables)
         self.step = tf.function(self._step)
