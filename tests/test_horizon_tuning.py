@@ -1,5 +1,6 @@
 """Horizon tuning (`python -m tf_deepgifs tune`): the LSTM trained on its own predictions."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ import tensorflow as tf
 from tests.tiny import TINY_ARGS, TINY_MODEL, ball_videos
 from tf_deepgifs import bouncing_balls, horizon_tuning, run_files
 from tf_deepgifs.config import Config, HorizonTuningConfig, TrainConfig
+from tf_deepgifs.errors import UserError
 from tf_deepgifs.splits import example_rng
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
@@ -251,12 +253,53 @@ def test_selecting_on_balls_keeps_the_closest_balls_that_kept_the_source_count(s
     assert best["step"] == min((v["balls"], v["step"]) for v in validations)[1]
 
 
+class _Interrupted(Exception):
+    """Stands in for a kill: raised from the log, between a validation and its checkpoint."""
+
+
+def _history(run_dir):
+    lines = [json.loads(line) for line in (run_dir / "logs" / "history.jsonl").open()]
+    return [{k: v for k, v in line.items() if k != "seconds"} for line in lines]
+
+
+def test_an_interrupted_tuning_resumes_and_ends_as_an_uninterrupted_one(source_run, tmp_path):
+    import keras
+
+    options = HorizonTuningConfig(
+        steps=6, batch_size=2, validate_every=2, validation_sequences=4, encode_batch_size=4,
+        learning_rate=0.05, learning_rate_decay="cosine", select_on="balls")
+    whole, resumed = tmp_path / "whole", tmp_path / "resumed"
+    horizon_tuning.tune(source_run, whole, options, log=lambda line: None)
+
+    def killed_at_step_4(line):
+        if line.startswith("step 4:"):  # its validation is written; its checkpoint is not
+            raise _Interrupted
+    with pytest.raises(_Interrupted):
+        horizon_tuning.tune(source_run, resumed, options, log=killed_at_step_4)
+    assert (resumed / horizon_tuning.CHECKPOINT_FILE).exists()
+    assert not (resumed / "model.keras").exists()
+    with pytest.raises(UserError, match="unfinished tuning of other networks or options"):
+        horizon_tuning.tune(source_run, resumed, dataclasses.replace(options, steps=8))
+
+    logged = []
+    horizon_tuning.tune(source_run, resumed, options, log=logged.append)
+    assert "Resuming at step 3 of 6." in logged and not any(line.startswith("step 2:") for line in logged)
+    assert _history(resumed) == _history(whole)
+    assert [line["step"] for line in _history(resumed) if line["split"] == "validation"] == [0, 2, 4, 6]
+    assert json.loads((resumed / "best.json").read_text()) == json.loads((whole / "best.json").read_text())
+    for one, other in zip(*(keras.saving.load_model(run / "model.keras").predictor.weights
+                            for run in (whole, resumed))):
+        np.testing.assert_allclose(one.numpy(), other.numpy(), rtol=1e-6, atol=1e-7)
+    assert not (resumed / horizon_tuning.CHECKPOINT_FILE).exists()
+    with pytest.raises(UserError, match="already holds a run"):
+        horizon_tuning.tune(source_run, resumed, options)
+
+
 def test_selecting_on_balls_without_positions_is_refused_before_the_run_exists(
         source_run, tmp_path, monkeypatch):
     from types import SimpleNamespace
 
     from tf_deepgifs import train
-    from tf_deepgifs.errors import UserError
 
     no_balls = SimpleNamespace(info=SimpleNamespace(features={"video": None}))
     monkeypatch.setattr(train, "prepare_dataset", lambda config: no_balls)

@@ -26,11 +26,15 @@ falls steadily while the last frames can get worse, results/notes.md); with
 `select_on="balls"` those whose balls are closest to the truth among the steps that
 kept the source's right-ball count, which the MSE lets the frames stage trade away.
 The output is an ordinary run directory (config.json, logs/history.jsonl, best.keras,
-model.keras) that `evaluate` and `export` take as they take a training run.
+model.keras) that `evaluate` and `export` take as they take a training run. Until it
+finishes it also holds tuning_checkpoint.npz, written at every validation: the same
+command resumes an interrupted tuning from there (the split is encoded again) and ends
+where an uninterrupted one would.
 """
 
 import dataclasses
 import json
+import os
 import pathlib
 import time
 
@@ -43,6 +47,7 @@ from tf_deepgifs import ball_detector, input_pipeline, run_files, runs, train
 from tf_deepgifs.errors import UserError
 
 TUNING_FILE = "tuning.json"  # the HorizonTuningConfig and where the networks came from
+CHECKPOINT_FILE = "tuning_checkpoint.npz"  # the state at the last validation; gone when done
 
 
 def split_batches(builder, split, num_frames, limit, batch_size):
@@ -225,17 +230,77 @@ def summary(values):
             "latent_last": float(latent[-1])}
 
 
+class TuningCheckpoint:
+    """tuning_checkpoint.npz: what an interrupted tuning resumes from.
+
+    The predictor's weights, Adam's variables (its step count among them), the batch
+    order's generator state and the small state `tune` keeps (step, the right count the
+    ball selection compares with, seconds spent): enough for a resumed run to draw the
+    same batches and end where an uninterrupted one would. Written under a temporary name
+    and renamed, so a killed run never leaves half of one.
+    """
+
+    def __init__(self, run_dir):
+        self.path = pathlib.Path(run_dir) / CHECKPOINT_FILE
+
+    def exists(self):
+        return self.path.exists()
+
+    def save(self, tuner, order, **state):
+        arrays = {f"predictor_{i}": w for i, w in enumerate(tuner.model.predictor.get_weights())}
+        arrays.update({f"optimizer_{i}": v.numpy() for i, v in enumerate(tuner.optimizer.variables)})
+        state = {**state, "batch_order": order.bit_generator.state}
+        partial = self.path.with_name("tuning_checkpoint.partial.npz")
+        with partial.open("wb") as file:
+            np.savez(file, state=json.dumps(state), **arrays)
+        os.replace(partial, self.path)
+
+    def restore(self, tuner, order):
+        """Loads the saved weights into `tuner` and the generator state into `order`;
+        returns the rest of the state (step, least_right_count, seconds)."""
+        with np.load(self.path) as saved:
+            state = json.loads(str(saved["state"]))
+            tuner.model.predictor.set_weights(
+                [saved[f"predictor_{i}"] for i in range(len(tuner.model.predictor.weights))])
+            for i, variable in enumerate(tuner.optimizer.variables):
+                variable.assign(saved[f"optimizer_{i}"])
+        order.bit_generator.state = state.pop("batch_order")
+        return state
+
+    def remove(self):
+        self.path.unlink(missing_ok=True)
+
+
 def prepare_run_dir(source_dir, run_dir, config, preset, record):
-    """Writes the new run's config.json (the source's) and tuning.json; refuses the source."""
+    """Writes the new run's config.json (the source's) and tuning.json, or finds in
+    `run_dir` an unfinished tuning of the same networks with the same options; refuses
+    the source and any other run. Returns whether there is a checkpoint to resume from.
+    """
     source_dir, run_dir = pathlib.Path(source_dir), pathlib.Path(run_dir)
     if run_dir.resolve() == source_dir.resolve():
         raise UserError("--run-dir must be a new directory: tuning would overwrite the "
                         "source run's networks.")
     if (run_dir / "config.json").exists():
-        raise UserError(f"{run_dir} already holds a run; pass a new --run-dir.")
+        return _check_unfinished_tuning(run_dir, config, preset, record)
     run_dir.mkdir(parents=True, exist_ok=True)
     run_files.write_config(run_dir, config, preset)
     (run_dir / TUNING_FILE).write_text(json.dumps(record, indent=2, sort_keys=True))
+    return False
+
+
+def _check_unfinished_tuning(run_dir, config, preset, record):
+    tuning = run_dir / TUNING_FILE
+    if (run_dir / "model.keras").exists() or not tuning.exists():
+        raise UserError(f"{run_dir} already holds a run; pass a new --run-dir.")
+    if json.loads(tuning.read_text()) != json.loads(json.dumps(record)):
+        raise UserError(f"{run_dir} holds an unfinished tuning of other networks or options "
+                        f"({tuning}); pass the same ones to resume it, or a new --run-dir.")
+    run_files.write_config(run_dir, config, preset)  # checks it is the source's
+    if TuningCheckpoint(run_dir).exists():
+        return True
+    for stale in ("logs/history.jsonl", "best.json", "best.keras"):  # stopped before step 0 ended
+        (run_dir / stale).unlink(missing_ok=True)
+    return False
 
 
 def tune(source_dir, run_dir, options, weights=None, log=print):
@@ -255,11 +320,15 @@ def tune(source_dir, run_dir, options, weights=None, log=print):
     record = {"source_run": str(source_dir), "source_weights": str(source),
               **dataclasses.asdict(options)}
     model = runs.load_model(config, source)
-    prepare_run_dir(source_dir, run_dir, config, preset, record)
+    resuming = prepare_run_dir(source_dir, run_dir, config, preset, record)
     k, frames = config.train.context_frames, config.data.num_frames
     video_shape = (frames,) + tuple(builder.info.features["video"].shape[1:])
 
-    started = time.perf_counter()
+    started, seconds_before = time.perf_counter(), 0.0
+
+    def seconds():
+        return seconds_before + time.perf_counter() - started
+
     training = encode(model, split_batches(builder, "train", frames, options.training_sequences,
                                            options.encode_batch_size))
     validation_videos = list(split_batches(
@@ -272,6 +341,8 @@ def tune(source_dir, run_dir, options, weights=None, log=print):
     tuner = HorizonTuner(model, k, options)
     history = run_files.History(run_dir)
     best = run_files.BestModel(run_dir, video_shape, key=options.select_on)
+    checkpoint = TuningCheckpoint(run_dir)
+    order = np.random.default_rng(options.seed)
     least_right_count = None
 
     def validate(step, train_loss=None):
@@ -280,7 +351,7 @@ def tune(source_dir, run_dir, options, weights=None, log=print):
                    **validation_scores(tuner.generate, validation_videos, k, balls)}
         if options.select_on == "balls":
             if least_right_count is None:
-                least_right_count = checked["right_count"]
+                least_right_count = float(checked["right_count"])
             checked["balls"] = ball_selection_score(checked, least_right_count)
         history.write("validation", step, checked)
         (best.keep if step == 0 else best.offer)(model, step, checked)
@@ -290,21 +361,32 @@ def tune(source_dir, run_dir, options, weights=None, log=print):
         log(f"step {step}: {trained}validation loss {checked['loss']:.4f} (latent {checked['latent']:.4f}, "
             f"first frame {checked['first_frame']:.5f}, manifold {checked['manifold']:.4f}), "
             f"rollout MSE {checked['rollout']:.4f}{balls_text}")
+        checkpoint.save(tuner, order, step=step, least_right_count=least_right_count,
+                        seconds=seconds())
 
-    validate(0)
-    order = np.random.default_rng(options.seed)
-    for step in range(1, options.steps + 1):
+    if resuming:
+        state = checkpoint.restore(tuner, order)
+        first_step, least_right_count = state["step"] + 1, state["least_right_count"]
+        seconds_before = state["seconds"] - (time.perf_counter() - started)  # encoding counts once
+        history.drop_after(state["step"])  # what was written after the checkpoint is redone
+        log(f"Resuming at step {first_step} of {options.steps}.")
+    else:
+        validate(0)
+        first_step = 1
+    for step in range(first_step, options.steps + 1):
         batch = training[order.integers(0, len(training), options.batch_size)]
         values = tuner.step(tf.constant(batch))
         loss = float(values["loss"])
         if not np.isfinite(loss):
-            raise UserError(f"Step {step}: the loss became {loss}; tuning stopped "
-                            f"(lower --learning-rate). {run_dir}/best.keras holds the best so far.")
+            raise UserError(f"Step {step}: the loss became {loss}; tuning stopped (lower "
+                            f"--learning-rate, in a new --run-dir). {run_dir}/best.keras "
+                            "holds the best so far.")
         if step % options.validate_every and step != options.steps:
             continue
-        history.write("train", step, summary(values), seconds=time.perf_counter() - started)
+        history.write("train", step, summary(values), seconds=seconds())
         validate(step, loss)
     run_files.save_inference_model(model, video_shape, pathlib.Path(run_dir) / "model.keras")
-    log(f"Tuned in {time.perf_counter() - started:.0f} s; networks in {run_dir}/best.keras "
+    checkpoint.remove()
+    log(f"Tuned in {seconds():.0f} s; networks in {run_dir}/best.keras "
         f"(step {json.loads((pathlib.Path(run_dir) / 'best.json').read_text())['step']}).")
     return best.loss

@@ -187,6 +187,13 @@ class History:
         with self.path.open("a") as file:
             file.write(json.dumps(line) + "\n")
 
+    def drop_after(self, step):
+        """Forgets the lines of steps after `step`: a run resuming from step's checkpoint
+        writes them again."""
+        if self.path.exists():
+            lines = self.path.read_text().splitlines(keepends=True)
+            self.path.write_text("".join(line for line in lines if json.loads(line)["step"] <= step))
+
 
 class BestModel:
     """best.keras and best.json: the networks at the lowest validation score `key`
