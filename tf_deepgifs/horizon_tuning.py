@@ -367,7 +367,7 @@ def tune(source_dir, run_dir, options, weights=None, log=print):
     if resuming:
         state = checkpoint.restore(tuner, order)
         first_step, least_right_count = state["step"] + 1, state["least_right_count"]
-        seconds_before = state["seconds"] - (time.perf_counter() - started)  # encoding counts once
+        started, seconds_before = time.perf_counter(), state["seconds"]  # encoding counts once
         history.drop_after(state["step"])  # what was written after the checkpoint is redone
         log(f"Resuming at step {first_step} of {options.steps}.")
     else:
