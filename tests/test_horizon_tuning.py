@@ -145,6 +145,19 @@ def test_cosine_decay_takes_the_learning_rate_from_its_value_to_zero_over_the_st
         HorizonTuningConfig(learning_rate_decay="linear")
 
 
+def test_reverse_some_plays_half_the_sequences_backwards_and_leaves_the_rest():
+    latents = np.random.default_rng(1).standard_normal((1000, 6, 3)).astype(np.float32)
+    augmented = horizon_tuning.reverse_some(latents, np.random.default_rng(0))
+    same = np.all(augmented == latents, axis=(1, 2))
+    reversed_ = np.all(augmented == latents[:, ::-1], axis=(1, 2))
+    assert np.all(same ^ reversed_)  # each sequence whole, one way or the other
+    assert 0.45 < reversed_.mean() < 0.55
+    again = horizon_tuning.reverse_some(latents, np.random.default_rng(0))
+    np.testing.assert_array_equal(again, augmented)  # the draw is the generator's
+    with pytest.raises(ValueError, match="augment must be one of none, reverse"):
+        HorizonTuningConfig(augment="flip")
+
+
 def test_the_loss_is_the_latent_mse_plus_the_weighted_first_frame_mse():
     model = _tiny_model()
     latents = _latents(model)
@@ -267,7 +280,7 @@ def test_an_interrupted_tuning_resumes_and_ends_as_an_uninterrupted_one(source_r
 
     options = HorizonTuningConfig(
         steps=6, batch_size=2, validate_every=2, validation_sequences=4, encode_batch_size=4,
-        learning_rate=0.05, learning_rate_decay="cosine", select_on="balls")
+        learning_rate=0.05, learning_rate_decay="cosine", select_on="balls", augment="reverse")
     whole, resumed = tmp_path / "whole", tmp_path / "resumed"
     horizon_tuning.tune(source_run, whole, options, log=lambda line: None)
 

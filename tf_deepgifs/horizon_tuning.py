@@ -11,8 +11,10 @@ rollout, blurred every run we made (RESULTS.md). This stage does it in latent sp
                      + first_frame_weight * image MSE of decoder(z_hat[K]) vs decoder(z[K])
                      + manifold_weight * mean (feed(z_hat) - z_hat)^2   ("frames" only)
 
-Only the predictor's variables change; the encoder, decoder and discriminator are the
-source run's. Generation is unchanged: each generated frame is re-encoded and fed back.
+With `augment="reverse"` each training sequence of a batch is read backwards with
+probability 1/2: elastic bouncing is time-reversible (tests/test_bouncing_balls.py), and
+a frame's z does not depend on its neighbours. Only the predictor's variables change; the encoder, decoder and
+discriminator are the source run's. Generation is unchanged: each generated frame is re-encoded and fed back.
 `feedback` says what `feed` is. "latent" feeds the prediction itself (0.2 s a step of
 128 on 2 CPU cores). "frames" decodes and re-encodes it, as generation does, with the
 gradient passed straight through (0.45 s a step of 32): the round trip keeps a real
@@ -140,6 +142,16 @@ def horizon_losses(model, latents, context_frames, first_frame_weight, feedback=
                 if trips else ops.zeros(()))
     loss = ops.mean(per_frame) + first_frame_weight * first_frame + manifold_weight * manifold
     return {"latent": per_frame, "first_frame": first_frame, "manifold": manifold, "loss": loss}
+
+
+def reverse_some(latents, rng):
+    """latents (B, T, L) with each sequence, with probability 1/2, in reverse time order.
+
+    The rows to reverse are drawn from `rng` (the batch order's generator, so a resumed
+    tuning draws what an uninterrupted one would).
+    """
+    backwards = rng.random(len(latents)) < 0.5
+    return np.where(backwards[:, None, None], latents[:, ::-1], latents)
 
 
 def learning_rate_schedule(options):
@@ -375,6 +387,8 @@ def tune(source_dir, run_dir, options, weights=None, log=print):
         first_step = 1
     for step in range(first_step, options.steps + 1):
         batch = training[order.integers(0, len(training), options.batch_size)]
+        if options.augment == "reverse":
+            batch = reverse_some(batch, order)
         values = tuner.step(tf.constant(batch))
         loss = float(values["loss"])
         if not np.isfinite(loss):
