@@ -6,7 +6,9 @@ Both formats take the same inputs and give the same output:
             the K context frames the model was trained with.
     noise   float32 [batch, N, latent_dim], standard normal: entry 0 samples the last
             seed frame's latent, entry n the latent of generated frame n - 1 as it is fed
-            back. Zeros give the deterministic (mean) rollout. N >= 1 is read from its shape.
+            back (unused where the model feeds back its predicted latent instead,
+            `generation_feedback` "latent"). Zeros give the deterministic (mean) rollout.
+            N >= 1 is read from its shape.
     frames  float32 [batch, N, image_size, image_size, channels], pixels in [0, 1].
 
 Batch and N are dynamic, except in generator_fixed.onnx, which fixes N to the horizon

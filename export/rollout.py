@@ -44,7 +44,8 @@ def rollout_function(model, fixed_frames=None):
     Inference mode throughout (BatchNorm's running statistics). Same semantics as
     `DeepGIF.rollout`: earlier seed frames enter the LSTM as their mean latent, the last
     one sampled with noise[:, 0]; each generated frame n is encoded and fed back with
-    noise[:, n + 1]. `fixed_frames` N: noise must have N frames, and the steps are
+    noise[:, n + 1] (with `generation_feedback` "latent" its latent is fed back as it is
+    and noise[:, 1:] is unused). `fixed_frames` N: noise must have N frames, and the steps are
     unrolled rather than looped.
     """
     c, k = model.config, model.context_frames
@@ -71,8 +72,11 @@ def rollout_function(model, fixed_frames=None):
         kernels: the decoder's `transposed_kernels()`, folded once before the frames (a
         fold per frame would cost TensorFlow about a third of a batch-1 frame)."""
         frame = decoder(latent, training=False, transposed_kernels=kernels)
-        frame_mean, frame_log_variance = encoder(frame, training=False)
-        fed_back = sample_latent(frame_mean, frame_log_variance, frame_noise)
+        if c.generation_feedback == "latent":
+            fed_back = latent
+        else:
+            frame_mean, frame_log_variance = encoder(frame, training=False)
+            fed_back = sample_latent(frame_mean, frame_log_variance, frame_noise)
         latent, (h, c_state) = predictor.step(fed_back, [h, c_state], training=False)
         return frame, latent, h, c_state
 

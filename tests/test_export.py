@@ -22,14 +22,18 @@ def _inputs(batch, frames, seed=0):
     return verify.verification_inputs(metadata, batch, frames, seed)
 
 
+@pytest.mark.parametrize("feedback", ["frames", "latent"])
 @pytest.mark.parametrize("frames", [1, 5])
-def test_the_loop_rollout_generates_what_the_model_generates(tmp_path, frames):
-    model = write_tiny_run(tmp_path)
+def test_the_loop_rollout_generates_what_the_model_generates(tmp_path, frames, feedback):
+    config = dataclasses.replace(TINY_RUN_CONFIG, model=dataclasses.replace(
+        TINY_RUN_CONFIG.model, generation_feedback=feedback))
+    model = write_tiny_run(tmp_path, config)
     seed, noise = _inputs(3, frames)
-    exported = rollout_function(model)(seed, noise)[contract.FRAMES].numpy()
     expected = (model.rollout(tf.constant(seed * 2 - 1), frames, tf.constant(noise)).numpy() + 1) / 2
-    assert exported.shape == (3, frames, 64, 64, 1)
-    np.testing.assert_allclose(exported, expected, atol=1e-6)
+    for function in (rollout_function(model), rollout_function(model, fixed_frames=frames)):
+        exported = function(seed, noise)[contract.FRAMES].numpy()
+        assert exported.shape == (3, frames, 64, 64, 1)
+        np.testing.assert_allclose(exported, expected, atol=1e-6)
     zero_noise = rollout_function(model)(seed, np.zeros_like(noise))[contract.FRAMES].numpy()
     assert np.abs(zero_noise - exported).max() > 1e-3, "the noise must reach the frames"
 

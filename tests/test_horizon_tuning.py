@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from tests.tiny import TINY_ARGS, TINY_MODEL, ball_videos
-from tf_deepgifs import bouncing_balls, horizon_tuning, run_files
+from tf_deepgifs import bouncing_balls, horizon_tuning, run_files, runs, train
 from tf_deepgifs.config import Config, HorizonTuningConfig, TrainConfig
 from tf_deepgifs.errors import UserError
 from tf_deepgifs.splits import example_rng
@@ -199,7 +199,10 @@ def test_tune_writes_a_run_that_evaluate_takes_with_the_source_encoder(source_ru
     assert "Encoded 8 training and 4 validation sequences" in result.stdout
 
     source_config = json.loads((source_run / "config.json").read_text())
-    assert json.loads((tuned / "config.json").read_text()) == source_config
+    tuned_config = json.loads((tuned / "config.json").read_text())
+    assert source_config["model"].pop("generation_feedback") == "frames"
+    assert tuned_config["model"].pop("generation_feedback") == "latent"  # as it was tuned
+    assert tuned_config == source_config
     record = json.loads((tuned / horizon_tuning.TUNING_FILE).read_text())
     assert record["steps"] == 4 and record["source_run"] == str(source_run)
     validations = [json.loads(line) for line in (tuned / "logs" / "history.jsonl").open()
@@ -257,7 +260,18 @@ def test_selecting_on_balls_keeps_the_closest_balls_that_kept_the_source_count(s
     assert "right count" in result.stdout
     validations = [json.loads(line) for line in (tuned / "logs" / "history.jsonl").open()
                    if json.loads(line)["split"] == "validation"]
-    least = validations[0]["right_count"]
+    # The count to keep is the source's as the source run generates (through frames); the
+    # tuned run generates from latents, step 0 included.
+    import keras
+    source = keras.saving.load_model(source_run / "model.keras")
+    assert source.config.generation_feedback == "frames"
+    config = runs.read_run(source_run)[0]
+    builder, frames = train.prepare_dataset(config), config.data.num_frames
+    videos = list(horizon_tuning.split_batches(builder, "validation", frames, 4, 4))
+    balls = horizon_tuning.validation_balls(builder, frames, 4, 4)
+    least = horizon_tuning.validation_scores(
+        lambda batch: source(batch, training=False), videos, CONTEXT, balls)["right_count"]
+    assert f"right count {least:.2%}, the least a selected step must keep" in result.stdout
     for v in validations:
         expected = v["centre_error"] if v["right_count"] >= least else float("inf")
         assert v["balls"] == expected

@@ -1,11 +1,14 @@
 """Specifications of the networks: the paper's shapes and sizes, and saving."""
 
+import dataclasses
+import json
+
 import keras
 import numpy as np
 import pytest
 
 from tests.tiny import TINY_MODEL, ball_videos
-from tf_deepgifs.config import ModelConfig, TrainConfig
+from tf_deepgifs.config import Config, ModelConfig, TrainConfig
 from tf_deepgifs.models import Decoder, DeepGIF, Discriminator, Encoder, Predictor
 
 PAPER = ModelConfig()
@@ -72,8 +75,8 @@ def test_kernels_are_xavier_uniform_with_gain_sqrt2():
     assert np.max(np.abs(weights)) <= expected_std * np.sqrt(3) + 1e-6  # uniform's bound
 
 
-def _tiny_model():
-    model = DeepGIF.from_configs(TINY_MODEL, TrainConfig(context_frames=2))
+def _tiny_model(model_config=TINY_MODEL):
+    model = DeepGIF.from_configs(model_config, TrainConfig(context_frames=2))
     model.build((None, 6, 64, 64, 1))
     return model
 
@@ -84,6 +87,43 @@ def test_deepgif_generates_the_frames_after_the_context():
     generated = model(videos)
     assert generated.shape == (3, 4, 64, 64, 1)
     np.testing.assert_allclose(model.rollout(videos[:, :2], 4), generated, atol=1e-6)
+
+
+def test_latent_feedback_generates_from_the_predicted_latents_alone(tmp_path):
+    frames_model = _tiny_model()
+    model = _tiny_model(dataclasses.replace(TINY_MODEL, generation_feedback="latent"))
+    model.set_weights(frames_model.get_weights())
+    videos = ball_videos(batch=3, frames=6)
+
+    mean, _ = model.encoder(videos[:, :2].reshape((-1, 64, 64, 1)), training=False)
+    mean = np.reshape(mean, (3, 2, -1))
+    state = model.predictor.initial_state(3)
+    for k in range(2):
+        latent, state = model.predictor.step(mean[:, k], state)
+    expected = []
+    for _ in range(4):  # each prediction read as it is: no frame is encoded
+        expected.append(model.decoder(latent, training=False))
+        latent, state = model.predictor.step(latent, state)
+    generated = model(videos)
+    np.testing.assert_allclose(generated, np.stack(expected, axis=1), atol=1e-5)
+
+    through_frames = frames_model(videos)
+    np.testing.assert_allclose(through_frames[:, 0], generated[:, 0], atol=1e-6)
+    assert np.abs(through_frames[:, 1:] - generated[:, 1:]).max() > 1e-4
+
+    model.save(tmp_path / "model.keras")
+    reloaded = keras.saving.load_model(tmp_path / "model.keras")
+    assert reloaded.config.generation_feedback == "latent"
+    np.testing.assert_array_equal(reloaded(videos), generated)
+
+
+def test_generation_feedback_is_frames_unless_said_and_checked():
+    old_run = Config.from_dict(json.loads(Config().to_json()) | {"model": {
+        k: v for k, v in json.loads(Config().to_json())["model"].items()
+        if k != "generation_feedback"}})
+    assert old_run.model.generation_feedback == "frames"  # config.json files written before it
+    with pytest.raises(ValueError, match="generation_feedback must be one of frames, latent"):
+        ModelConfig(generation_feedback="pixels")
 
 
 def test_trained_deepgif_saved_and_reloaded_gives_identical_outputs(tmp_path):

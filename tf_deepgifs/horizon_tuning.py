@@ -13,20 +13,23 @@ rollout, blurred every run we made (RESULTS.md). This stage does it in latent sp
 
 With `augment="reverse"` each training sequence of a batch is read backwards with
 probability 1/2: elastic bouncing is time-reversible (tests/test_bouncing_balls.py), and
-a frame's z does not depend on its neighbours. Only the predictor's variables change; the encoder, decoder and
-discriminator are the source run's. Generation is unchanged: each generated frame is re-encoded and fed back.
-`feedback` says what `feed` is. "latent" feeds the prediction itself (0.2 s a step of
-128 on 2 CPU cores). "frames" decodes and re-encodes it, as generation does, with the
-gradient passed straight through (0.45 s a step of 32): the round trip keeps a real
-frame's latent to 0.14 % of its variance but moves a predicted one much more, so a
-predictor tuned on latents drifts faster when it generates (results/notes.md).
+a frame's z does not depend on its neighbours. Only the predictor's variables change; the
+encoder, decoder and discriminator are the source run's. `feedback` says what `feed` is,
+and the tuned run generates the same way (`ModelConfig.generation_feedback`), so users
+get the rollout tuning trained. "latent" feeds the prediction itself (0.2 s a step of 128
+on 2 CPU cores): generation then never re-encodes a frame. "frames" decodes and
+re-encodes it, as the paper's generation does, with the gradient passed straight through
+(0.45 s a step of 32). The round trip keeps a real frame's latent to 0.14 % of its
+variance but moves a predicted one much more: the networks tuned on latents drifted
+twice as far by the last frame when they generated through frames (results/notes.md).
 
 Before the first step and every `validate_every` steps the validation sequences are
 generated as users generate them, and best.keras keeps the best networks, the source's
 included: by default those of the lowest MSE, as in a training run (the latent loss
 falls steadily while the last frames can get worse, results/notes.md); with
 `select_on="balls"` those whose balls are closest to the truth among the steps that
-kept the source's right-ball count, which the MSE lets the frames stage trade away.
+kept the source's right-ball count (as the source run generates), which the MSE lets the
+frames stage trade away.
 The output is an ordinary run directory (config.json, logs/history.jsonl, best.keras,
 model.keras) that `evaluate` and `export` take as they take a training run. Until it
 finishes it also holds tuning_checkpoint.npz, written at every validation: the same
@@ -283,8 +286,24 @@ class TuningCheckpoint:
         self.path.unlink(missing_ok=True)
 
 
+def generating_as_tuned(source_config, options):
+    """The tuned run's Config: the source's, generating with the feedback it is tuned on
+    (`ModelConfig.generation_feedback`), so that validation and users roll out what
+    tuning trained."""
+    model = dataclasses.replace(source_config.model, generation_feedback=options.feedback)
+    return dataclasses.replace(source_config, model=model)
+
+
+def source_right_count(source_config, source, videos, context_frames, balls):
+    """The right-ball count of the source networks as the source run generates them:
+    what `select_on="balls"` must keep when tuning changes how the networks generate."""
+    source_model = runs.load_model(source_config, source)
+    generate = tf.function(lambda batch: source_model(batch, training=False))
+    return validation_scores(generate, videos, context_frames, balls)["right_count"]
+
+
 def prepare_run_dir(source_dir, run_dir, config, preset, record):
-    """Writes the new run's config.json (the source's) and tuning.json, or finds in
+    """Writes the new run's config.json (the source's, generating as tuned) and tuning.json, or finds in
     `run_dir` an unfinished tuning of the same networks with the same options; refuses
     the source and any other run. Returns whether there is a checkpoint to resume from.
     """
@@ -307,7 +326,7 @@ def _check_unfinished_tuning(run_dir, config, preset, record):
     if json.loads(tuning.read_text()) != json.loads(json.dumps(record)):
         raise UserError(f"{run_dir} holds an unfinished tuning of other networks or options "
                         f"({tuning}); pass the same ones to resume it, or a new --run-dir.")
-    run_files.write_config(run_dir, config, preset)  # checks it is the source's
+    run_files.write_config(run_dir, config, preset)  # checks it is the one written before
     if TuningCheckpoint(run_dir).exists():
         return True
     for stale in ("logs/history.jsonl", "best.json", "best.keras"):  # stopped before step 0 ended
@@ -323,7 +342,8 @@ def tune(source_dir, run_dir, options, weights=None, log=print):
     never worse than them on the selection score. Returns the best score: the lowest
     validation rollout MSE, or with select_on "balls" `ball_selection_score`.
     """
-    config, preset = runs.read_run(source_dir)
+    source_config, preset = runs.read_run(source_dir)
+    config = generating_as_tuned(source_config, options)
     source = runs.weights_of(source_dir, weights)
     builder = train.prepare_dataset(config)
     if options.select_on == "balls" and "positions" not in builder.info.features:
@@ -362,8 +382,13 @@ def tune(source_dir, run_dir, options, weights=None, log=print):
         checked = {**summary(tuner.validate(validation)),
                    **validation_scores(tuner.generate, validation_videos, k, balls)}
         if options.select_on == "balls":
-            if least_right_count is None:
+            if least_right_count is None and config == source_config:
                 least_right_count = float(checked["right_count"])
+            elif least_right_count is None:
+                least_right_count = source_right_count(source_config, source,
+                                                       validation_videos, k, balls)
+                log(f"The source networks as the source run generates them: right count "
+                    f"{least_right_count:.2%}, the least a selected step must keep.")
             checked["balls"] = ball_selection_score(checked, least_right_count)
         history.write("validation", step, checked)
         (best.keep if step == 0 else best.offer)(model, step, checked)

@@ -12,6 +12,7 @@ Data flow, with K context frames and T frames per video:
     z[t], state --Predictor--> z_hat[t+1] --Decoder--> x_hat[t+1]
     teacher_forced: the next input is z[t+1] (the ground truth's encoding)
     rollout:        after the K context frames, the next input is the encoding of x_hat[t+1]
+                    (or z_hat[t+1] itself, with ModelConfig.generation_feedback "latent")
     scheduled:      per sequence and step, the own frame with probability p (0 -> 1)
 
 Generated frames are decoded, and re-encoded when fed back, with the BatchNorm layers'
@@ -49,7 +50,8 @@ class DeepGIF(keras.Model):
 
     `call(videos)` is the deterministic generation users get: from the first K frames of
     `videos` (B, T, H, W, C) in [-1, 1] it generates the remaining T - K frames,
-    (B, T - K, H, W, C) in [-1, 1], each generated frame fed back through the encoder.
+    (B, T - K, H, W, C) in [-1, 1], each generated frame fed back through the encoder
+    (or, with `generation_feedback` "latent", each predicted latent as it is).
 
     Args:
       config: `ModelConfig` (or its dict form): the networks.
@@ -166,12 +168,14 @@ class DeepGIF(keras.Model):
 
     def closed_loop(self, context_latents, num_frames, feedback_noise, teacher_latents=None,
                     use_own=None, training=None):
-        """Generates `num_frames` frames, feeding each one back through the encoder.
+        """Generates `num_frames` frames, feeding each one back through the encoder, or with
+        `ModelConfig.generation_feedback` "latent" feeding back the predicted latent itself.
 
         Args:
           context_latents: (B, K, L) latents of the context frames, read first.
           num_frames: N frames to generate.
-          feedback_noise: (B, N - 1, L) noise for sampling the fed-back frames' latents.
+          feedback_noise: (B, N - 1, L) noise for sampling the fed-back frames' latents
+            (unused with "latent" feedback, which feeds no frame back).
           teacher_latents: optional (B, N - 1, L) ground-truth latents of the frames
             generated at steps 0..N-2, fed instead of the own frame where `use_own` is False.
           use_own: optional bool (B, N - 1); None feeds the own frame everywhere.
@@ -189,8 +193,11 @@ class DeepGIF(keras.Model):
             frames.append(frame)
             if n == num_frames - 1:
                 break
-            mean, log_variance = self.encoder(frame, training=GENERATING)
-            fed_back = ops.stop_gradient(sample_latent(mean, log_variance, feedback_noise[:, n]))
+            if self.config.generation_feedback == "latent":
+                fed_back = ops.stop_gradient(latent)
+            else:
+                mean, log_variance = self.encoder(frame, training=GENERATING)
+                fed_back = ops.stop_gradient(sample_latent(mean, log_variance, feedback_noise[:, n]))
             if use_own is not None:
                 fed_back = ops.where(use_own[:, n, None], fed_back, teacher_latents[:, n])
             latent, state = self.predictor.step(fed_back, state, training=training)
