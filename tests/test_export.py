@@ -57,6 +57,20 @@ def test_export_writes_every_format_agreeing_at_every_frame(exported_run):
     assert "batch  3,  4 frames: onnx_runtime max" in result.stdout  # the per-case summary
 
 
+def test_a_model_that_feeds_back_its_latents_exports_agreeing_at_every_frame(tmp_path, capsys):
+    """Tuned runs generate from their latents (`generation_feedback` "latent"): the
+    shipped improved generator is one."""
+    write_tiny_run(tmp_path, dataclasses.replace(TINY_RUN_CONFIG, model=dataclasses.replace(
+        TINY_RUN_CONFIG.model, generation_feedback="latent")))
+    assert main(["export", "--run-dir", str(tmp_path)]) == 0, capsys.readouterr().err
+    report = json.loads((tmp_path / contract.EXPORT_DIR / contract.REPORT_FILE).read_text())
+    assert report["passed"]
+    assert {fmt for case in report["cases"] for fmt in verify.FORMATS if fmt in case} == set(
+        verify.FORMATS)
+    for case in report["cases"]:
+        assert all(max(case[fmt]) <= verify.TOLERANCE for fmt in verify.FORMATS if fmt in case)
+
+
 def test_the_onnx_file_names_its_axes_and_says_what_it_holds(exported_run):
     proto = onnx.load(str(exported_run[0] / contract.EXPORT_DIR / contract.ONNX_FILE))
 
