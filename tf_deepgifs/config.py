@@ -193,8 +193,9 @@ class HorizonTuningConfig:
     # the teacher-forced run had: the latent MSE alone weights directions the decoder
     # ignores, and took the first frame's centre error from 0.6 to 1.1 px (notes).
     first_frame_weight: float = 100.0
-    # What the LSTM reads after its own prediction: "latent", the prediction itself, or
-    # "frames", the prediction decoded and re-encoded, as generation feeds it back
+    # What the LSTM reads after its own prediction, in tuning and then in the tuned run's
+    # generation (its ModelConfig.generation_feedback): "latent", the prediction itself,
+    # or "frames", the prediction decoded and re-encoded, as the paper generates
     # (0.45 s a step of 32 instead of 0.2 s a step of 128; the gradient passes straight
     # through the round trip).
     feedback: str = "latent"

@@ -303,8 +303,8 @@ def source_right_count(source_config, source, videos, context_frames, balls):
 
 
 def prepare_run_dir(source_dir, run_dir, config, preset, record):
-    """Writes the new run's config.json (the source's, generating as tuned) and tuning.json, or finds in
-    `run_dir` an unfinished tuning of the same networks with the same options; refuses
+    """Writes the new run's config.json (`generating_as_tuned`) and tuning.json, or finds
+    in `run_dir` an unfinished tuning of the same networks with the same options; refuses
     the source and any other run. Returns whether there is a checkpoint to resume from.
     """
     source_dir, run_dir = pathlib.Path(source_dir), pathlib.Path(run_dir)
