@@ -181,10 +181,14 @@ def training_lines(name, run):
         for number, stage in enumerate(stages[1:], start=1)]
 
 
+GENERATING = {"frames": "generating through frames", "latent": "generating from latents"}
+
+
 def tuning_line(name, run):
     tuning, last = run["tuning"], run["train"][-1]
+    generating = GENERATING[run["config"]["model"].get("generation_feedback", "frames")]
     return (f"| {name} | {run['config']['preset']} | horizon tuning "
-            f"({tuning.get('feedback', 'latent')} feedback) | "
+            f"({tuning.get('feedback', 'latent')} feedback, {generating}) | "
             f"{run['config']['train']['context_frames']} | `{tuning['source_weights']}` | "
             f"{last['step']} | {last['step'] * tuning['batch_size'] / (tuning['training_sequences'] or 80_000):.1f} | "
             f"{last['seconds'] / 60:.1f} | {run['best']['step']} | {run['best']['rollout']:.4f} |")

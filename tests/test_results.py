@@ -34,7 +34,7 @@ def _run(root, preset, k, psnr, right_count, centre_error, init_weights=None):
     (run / "evaluation").mkdir()
     horizon = 20 - k
     (run / "config.json").write_text(json.dumps(
-        {"preset": preset, "train": {"mode": "scheduled", "context_frames": k, "batch_size": 32,
+        {"preset": preset, "model": {"latent_dim": 95}, "train": {"mode": "scheduled", "context_frames": k, "batch_size": 32,
                                       "init_weights": init_weights}}))
     (run / "best.json").write_text(json.dumps({"step": 20, "rollout": 0.25}))
     history = [{"split": "train", "step": s, "seconds": 6.0 * s, "prediction": 0.3,
@@ -98,7 +98,8 @@ def test_a_tuned_run_reports_its_training_and_its_tuning(make_results, tmp_path,
         "source_weights": "improved/best.keras", "batch_size": 128, "training_sequences": 0})
     _, text = _results_with(make_results, tmp_path, monkeypatch, tuned)
     assert "| improved: training | improved | scheduled | 3 | random | 20 |" in text
-    assert ("| improved: horizon tuning | improved | horizon tuning (latent feedback) | 3 | "
+    assert ("| improved: horizon tuning | improved | horizon tuning (latent feedback, generating "
+            "through frames) | 3 | "
             "`improved/best.keras` | 4000 | 6.4 | 10.0 | 4000 | 0.2000 |") in text
     assert "above at 17 of 17 frames: met" in text
 
@@ -107,14 +108,19 @@ def test_a_run_tuned_twice_reports_each_stage(make_results, tmp_path, monkeypatc
     source = _run(tmp_path, "improved", 3, 18.0, 0.995, 1.5)
     once = _tuned_run(tmp_path / "once", source, 8000, {
         "source_weights": "improved/best.keras", "batch_size": 128, "training_sequences": 0})
+    config = json.loads((once / "config.json").read_text())
+    config["model"]["generation_feedback"] = "latent"  # as `tune` writes it since it has one
+    (once / "config.json").write_text(json.dumps(config))
     twice = _tuned_run(tmp_path / "twice", once, 2000, {
         "source_weights": "once/best.keras", "batch_size": 32, "training_sequences": 40000,
         "feedback": "frames"})
     runs, text = _results_with(make_results, tmp_path, monkeypatch, twice)
     assert [run["dir"] for run in make_results.lineage(runs["improved"])] == [source, once, twice]
     assert "| improved: training | improved | scheduled | 3 | random | 20 |" in text
-    assert ("| improved: horizon tuning 1 | improved | horizon tuning (latent feedback) | 3 | "
+    assert ("| improved: horizon tuning 1 | improved | horizon tuning (latent feedback, generating "
+            "from latents) | 3 | "
             "`improved/best.keras` | 8000 | 12.8 | 20.0 | 8000 | 0.2000 |") in text
-    assert ("| improved: horizon tuning 2 | improved | horizon tuning (frames feedback) | 3 | "
+    assert ("| improved: horizon tuning 2 | improved | horizon tuning (frames feedback, generating "
+            "through frames) | 3 | "
             "`once/best.keras` | 2000 | 1.6 | 5.0 | 2000 | 0.2000 |") in text
     assert (tmp_path / "results" / "training_curves.png").stat().st_size > 0
