@@ -383,8 +383,8 @@ def tune(source_dir, run_dir, options, weights=None, log=print):
                    **validation_scores(tuner.generate, validation_videos, k, balls)}
         if options.select_on == "balls":
             if least_right_count is None and config == source_config:
-                least_right_count = float(checked["right_count"])
-            elif least_right_count is None:
+                least_right_count = float(checked["right_count"])  # step 0 is the source
+            elif least_right_count is None:  # step 0 generates otherwise than the source
                 least_right_count = source_right_count(source_config, source,
                                                        validation_videos, k, balls)
                 log(f"The source networks as the source run generates them: right count "
