@@ -1,6 +1,6 @@
 """Sequences per second the training input pipeline delivers from a built dataset.
 
-    python benchmarks/input_pipeline.py [--dataset bouncing_balls] [--data-dir DIR]
+    python benchmarks/pipeline.py [--dataset bouncing_balls] [--data-dir DIR]
         [--batch-size 32] [--batches 100]
 
 Compare with what a train step consumes: batch_size / step time.
@@ -13,7 +13,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tf_deepgifs import data, input_pipeline  # noqa: E402
+from tf_deepgifs.data import pipeline, registry  # noqa: E402
 from tf_deepgifs.config import DataConfig  # noqa: E402
 
 
@@ -24,8 +24,8 @@ def main():
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--batches", type=int, default=100)
     args = parser.parse_args()
-    builder = data.builder(args.dataset, args.data_dir)
-    batches = input_pipeline.videos(
+    builder = registry.builder(args.dataset, args.data_dir)
+    batches = pipeline.videos(
         builder, "train", args.batch_size, DataConfig().num_frames, seed=0,
         shuffle_buffer=DataConfig().shuffle_buffer, repeat=True)
     iterator = iter(batches)

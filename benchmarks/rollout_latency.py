@@ -27,7 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import onnxruntime  # noqa: E402
 
-from export import contract  # noqa: E402
+from tf_deepgifs_export import contract  # noqa: E402
 
 
 def median_ms(call, repeats):

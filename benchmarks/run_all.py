@@ -106,17 +106,15 @@ def machine():
 
 def untrained_export(folder, tiny, log):
     """A run directory with untrained weights, exported; returns its export folder."""
-    import tensorflow as tf
-
-    from tf_deepgifs import train
+    from tf_deepgifs.training import run_directory
     from tf_deepgifs.config import Config, ModelConfig
 
     model = ModelConfig(encoder_filters=(4, 8, 8, 8), latent_dim=6, lstm_units=8,
                         discriminator_units=6) if tiny else ModelConfig()
     config = Config(model=model)
-    train.write_config(folder, config, "paper")
-    network = train.build_model(config, tf.distribute.get_strategy(), (20, 64, 64, 1))
-    train.Checkpoints(os.path.join(folder, "checkpoints"), 1).save(network, 0)
+    run_directory.write_config(folder, config, "paper")
+    network = run_directory.build_model(config, (20, 64, 64, 1))
+    run_directory.Checkpoints(os.path.join(folder, "checkpoints"), 1).save(network, 0)
     run(["-m", "tf_deepgifs", "export", "--run-dir", folder], log)
     return os.path.join(folder, "export")
 
@@ -125,9 +123,9 @@ def seed_png(path):
     """A Bouncing Balls frame to seed the ONNX runner with."""
     import imageio.v2 as imageio
 
-    from tf_deepgifs import bouncing_balls, data
+    from tf_deepgifs.data import bouncing_balls, splits
 
-    video = bouncing_balls.generate([data.example_rng(0, "test", 0)], 1, 2, 64).video
+    video = bouncing_balls.generate([splits.example_rng(0, "test", 0)], 1, 2, 64).video
     imageio.imwrite(path, video[0, 0, ..., 0])
     return path
 
@@ -155,13 +153,14 @@ def measure(args, log):
                                  "--out", os.path.join(scratch, "out.gif")], log)
         if args.build:
             results["builds"] = measure_builds(os.path.join(scratch, "builds"), args.tiny, log)
-        from tf_deepgifs import data
+
+        from tf_deepgifs.data import registry
 
         # The dataset users train from; else the one --build has just written.
         data_dir = args.data_dir
-        if args.build and not data.is_built("bouncing_balls", data_dir):
+        if args.build and not registry.builder("bouncing_balls", data_dir).is_prepared():
             data_dir = os.path.join(scratch, "builds", "bouncing_balls")
-        if data.is_built("bouncing_balls", data_dir):
+        if registry.builder("bouncing_balls", data_dir).is_prepared():
             extra = ["--data-dir", data_dir] if data_dir else []
             batches = ["--batch-size", "2", "--batches", "1"] if args.tiny else []
             results["pipeline"] = run(["benchmarks/input_pipeline.py", *extra, *batches], log)
@@ -190,7 +189,7 @@ def measure_training(options, rounds, log):
 
 def measure_builds(folder, tiny, log):
     """{dataset: (seconds, peak MiB, command)} for a build from scratch into `folder`."""
-    from tf_deepgifs import testing
+    from tf_deepgifs.data import testing
 
     builds = {}
     # MNIST's own sizes; the builder keeps 10,000 train digits for validation.

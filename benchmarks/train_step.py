@@ -16,7 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from tf_deepgifs import train  # noqa: E402  (first: it switches oneDNN on before TF loads)
+from tf_deepgifs.training import run_directory  # noqa: E402  (first: it switches oneDNN on before TF loads)
 import tensorflow as tf  # noqa: E402
 from tf_deepgifs.config import Config, DataConfig, TrainConfig  # noqa: E402
 
@@ -34,7 +34,7 @@ def main():
                                       precision=args.precision),
                     data=DataConfig(num_frames=args.frames))
     shape = (args.frames, 64, 64, 1)
-    model = train.build_model(config, tf.distribute.get_strategy(), shape)
+    model = run_directory.build_model(config, shape)
     videos = tf.constant(np.random.default_rng(0).uniform(-1, 1, (args.batch_size,) + shape), tf.float32)
     step = tf.function(model.train_step, jit_compile=args.jit_compile)
     started = time.perf_counter()

@@ -17,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 import flops  # noqa: E402
-from tf_deepgifs import train  # noqa: E402  (first: it switches oneDNN on before TF loads)
+from tf_deepgifs.training import run_directory  # noqa: E402  (first: it switches oneDNN on before TF loads)
 import tensorflow as tf  # noqa: E402
 from tf_deepgifs.config import Config, DataConfig  # noqa: E402
 
@@ -54,7 +54,7 @@ def main():
     args = parser.parse_args()
     config = Config(data=DataConfig(num_frames=args.frames))
     c = config.model
-    model = train.build_model(config, tf.distribute.get_strategy(), (args.frames, 64, 64, 1))
+    model = run_directory.build_model(config, (args.frames, 64, 64, 1))
     counts = flops.step_counts(args.batch_size, args.frames)
     rng = np.random.default_rng(0)
     parts = {

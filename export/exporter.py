@@ -19,9 +19,9 @@ import onnx
 import tf2onnx
 
 import tf_deepgifs
-from export import contract, verify
-from export.rollout import rollout_function
-from tf_deepgifs import runs
+from . import contract, verify
+from .rollout import rollout_function
+from tf_deepgifs.training import run_directory
 from tf_deepgifs.errors import UserError
 
 # tf2onnx 1.17 knows opsets up to 18; ONNX Runtime runs 18 from release 1.14 on.
@@ -121,15 +121,15 @@ def export_run(run_dir, weights=None, opset=OPSET, log=print):
     Raises ExportError if ONNX Runtime or the reloaded SavedModel differ from the
     TensorFlow function by more than `verify.TOLERANCE` at any frame.
     """
-    config, preset = runs.read_run(run_dir)
-    source = runs.weights_of(run_dir, weights)
+    config, preset = run_directory.read_run(run_dir)
+    source = run_directory.weights_of(run_dir, weights)
     log(f"Exporting {source} (dataset {config.data.dataset}, preset {preset}).")
-    model = runs.load_model(config, source)
+    model = run_directory.load_model(config, source)
     rollout = rollout_function(model)
     properties = metadata(config, preset)
 
     final = pathlib.Path(run_dir) / contract.EXPORT_DIR
-    with runs.replaced_when_done(final) as partial:
+    with run_directory.replaced_when_done(final) as partial:
         report = _write_and_verify(model, rollout, partial, properties, config, opset)
         report["weights"] = source
         verify.write_report(partial / contract.REPORT_FILE, report)

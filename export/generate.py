@@ -29,7 +29,7 @@ import numpy as np
 import onnxruntime
 from PIL import Image  # installed with imageio, which reads and writes through it
 
-from export import contract
+from . import contract
 
 MAX_FRAMES = 1_000  # frames per sample; each is 16 KiB per channel of float32
 MAX_SAMPLES = 64

@@ -14,7 +14,7 @@ runs a 19-frame rollout about 10 times faster at batch 1 (BENCHMARKS.md).
 
 import tensorflow as tf
 
-from export import contract
+from . import contract
 from tf_deepgifs.models.encoder import sample_latent
 
 

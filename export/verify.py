@@ -21,8 +21,8 @@ import tempfile
 import numpy as np
 import onnxruntime
 
-from export import contract
-from tf_deepgifs import bouncing_balls
+from . import contract
+from tf_deepgifs.data import bouncing_balls
 
 # Max abs difference allowed at any pixel of any frame, pixels in [0, 1]: a quarter of an
 # 8-bit grey level. Runtimes sum in other orders, and a trained rollout amplifies those
@@ -71,7 +71,7 @@ for name in sorted({{key.rsplit("_", 1)[0] for key in arrays}}):
                      noise=tf.constant(arrays[name + "_noise"]))[{frames!r}]
     results[name] = frames.numpy()
 np.savez(outputs, **results)
-leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("tf_deepgifs", "export"))
+leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("tf_deepgifs", "tf_deepgifs_export", "export"))
 assert not leaked, f"the SavedModel needed {{leaked}}"
 """
 

@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-from tf_deepgifs import figures  # noqa: E402
+from tf_deepgifs.evaluation import figures  # noqa: E402
 
 FIGURES = pathlib.Path("results")
 SUMMARY_METRICS = ("psnr", "ssim", "right_count", "centre_error")

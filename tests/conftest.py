@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from tests.tiny import TINY_MODEL
-from tf_deepgifs import train
+from tf_deepgifs.training import run_directory
 from tf_deepgifs.config import Config, DataConfig, TrainConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -25,16 +25,16 @@ def write_tiny_run(run_dir, config=TINY_RUN_CONFIG):
     The weights are freshly initialised, then the BatchNorm statistics moved off their
     (0, 1) start so that inference mode is really exercised.
     """
-    train.write_config(run_dir, config, "smoke")
+    run_directory.write_config(run_dir, config, "smoke")
     shape = (config.data.num_frames, config.model.image_size, config.model.image_size,
              config.model.channels)
-    model = train.build_model(config, tf.distribute.get_strategy(), shape)
+    model = run_directory.build_model(config, shape)
     for variable in model.variables:
         if "moving_mean" in variable.path:
             variable.assign(tf.random.stateless_normal(variable.shape, [1, 2]) * 0.1)
         elif "moving_variance" in variable.path:
             variable.assign(tf.random.stateless_uniform(variable.shape, [3, 4], 0.5, 2.0))
-    train.Checkpoints(os.path.join(run_dir, "checkpoints"), 1).save(model, 1)
+    run_directory.Checkpoints(os.path.join(run_dir, "checkpoints"), 1).save(model, 1)
     return model
 
 

@@ -34,9 +34,9 @@ def tiny_jax_config(run_dir, precision="float32"):
 
 def main(run_dir, stop_at_step=0, precision="float32"):
     sys.meta_path.insert(0, _NoTensorFlow())
-    from tf_deepgifs import jax_train
+    from tf_deepgifs.training import jax_trainer
 
-    jax_train.train(tiny_jax_config(run_dir, precision), "smoke",
+    jax_trainer.train(tiny_jax_config(run_dir, precision), "smoke",
                     stop_at_step=stop_at_step or None)
     assert "tensorflow" not in sys.modules
 

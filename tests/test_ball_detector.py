@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
-from tf_deepgifs import ball_detector, bouncing_balls, data
+from tf_deepgifs.data import ball_detector, bouncing_balls, splits
 
 PIXELS_PER_UNIT = 64 / bouncing_balls.BallPhysics().box_size
 
 
 def _sequences(num_balls, count=40, frames=20, seed=3):
-    rngs = [data.example_rng(seed, "test", i) for i in range(count)]
+    rngs = [splits.example_rng(seed, "test", i) for i in range(count)]
     return bouncing_balls.generate(rngs, frames, num_balls, 64)
 
 

@@ -10,7 +10,7 @@ import tensorflow as tf
 import torch
 
 from tests.conftest import ENV, REPO
-from tf_deepgifs import train
+from tf_deepgifs.training import run_directory
 from tf_deepgifs.config import Config, ModelConfig
 
 sys.path.insert(0, os.path.join(REPO, "benchmarks"))
@@ -24,7 +24,7 @@ def _run(*argv):
 
 
 def _paper_model():
-    return train.build_model(Config(), tf.distribute.get_strategy(), (20, 64, 64, 1))
+    return run_directory.build_model(Config(), (20, 64, 64, 1))
 
 
 def test_the_pytorch_reference_has_the_same_networks():

@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from tf_deepgifs import bouncing_balls as bb
-from tf_deepgifs import data
+from tf_deepgifs.data import bouncing_balls as bb, splits
 
 PHYSICS = bb.BallPhysics()
 
@@ -107,7 +106,7 @@ def _brightness_centre(frame):
 
 
 def test_rendered_brightness_centre_is_the_stored_position():
-    rngs = [data.example_rng(0, "train", i) for i in range(16)]
+    rngs = [splits.example_rng(0, "train", i) for i in range(16)]
     sequences = bb.generate(rngs, num_frames=20, num_balls=2, image_size=64)
     window = int(np.ceil(1.5 * sequences.radius))
     checked = 0
@@ -127,7 +126,7 @@ def test_rendered_brightness_centre_is_the_stored_position():
 
 
 def test_generate_shapes_units_and_ranges():
-    rngs = [data.example_rng(0, "test", i) for i in range(3)]
+    rngs = [splits.example_rng(0, "test", i) for i in range(3)]
     sequences = bb.generate(rngs, num_frames=7, num_balls=2, image_size=64)
     assert sequences.video.shape == (3, 7, 64, 64, 1) and sequences.video.dtype == np.uint8
     assert sequences.positions.shape == sequences.velocities.shape == (3, 7, 2, 2)
@@ -145,15 +144,15 @@ def test_generate_shapes_units_and_ranges():
 
 
 def test_same_seed_gives_the_same_sequence_whatever_it_is_batched_with():
-    alone = bb.generate([data.example_rng(7, "train", 5)], 20, 2, 64)
-    batched = bb.generate([data.example_rng(7, "train", i) for i in range(8)], 20, 2, 64)
+    alone = bb.generate([splits.example_rng(7, "train", 5)], 20, 2, 64)
+    batched = bb.generate([splits.example_rng(7, "train", i) for i in range(8)], 20, 2, 64)
     np.testing.assert_array_equal(alone.video[0], batched.video[5])
     np.testing.assert_array_equal(alone.positions[0], batched.positions[5])
 
 
 def test_splits_and_seeds_give_different_sequences():
     def first(seed, split):
-        return bb.generate([data.example_rng(seed, split, 0)], 20, 2, 64).positions[0]
+        return bb.generate([splits.example_rng(seed, split, 0)], 20, 2, 64).positions[0]
 
     assert not np.allclose(first(0, "train"), first(0, "test"))
     assert not np.allclose(first(0, "train"), first(0, "validation"))

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from tf_deepgifs import data, testing
+from tf_deepgifs.data import registry, testing
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 BIN = pathlib.Path(sys.executable).parent
@@ -31,7 +31,7 @@ def test_tfds_cli_builds_bouncing_balls_from_the_folder(tmp_path):
         f"--data_dir={tmp_path}", "--max_examples_per_split=3",
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    builder = data.builder("bouncing_balls/three_balls", data_dir=str(tmp_path))
+    builder = registry.builder("bouncing_balls/three_balls", data_dir=str(tmp_path))
     assert {s: builder.info.splits[s].num_examples for s in ("train", "validation", "test")} == {
         "train": 3, "validation": 3, "test": 3,
     }
@@ -49,7 +49,7 @@ def test_project_cli_builds_moving_mnist_from_manual_files(tmp_path):
         "--data-dir", tmp_path / "data", "--manual-dir", manual, "--max-examples-per-split", "2",
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    builder = data.builder("moving_mnist", data_dir=str(tmp_path / "data"))
+    builder = registry.builder("moving_mnist", data_dir=str(tmp_path / "data"))
     assert builder.name == "deepgifs_moving_mnist"
     example = next(iter(tfds.as_numpy(builder.as_dataset(split="test"))))
     assert example["video"].shape == (20, 64, 64, 1)

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from tests.tiny import TINY_ARGS, TINY_MODEL, ball_videos
-from tf_deepgifs import distribution, train
+from tf_deepgifs.training import distribution, run_directory, trainer
 from tf_deepgifs.config import Config, DataConfig, TrainConfig
 
 
@@ -23,14 +23,14 @@ def _config(mode):
 
 def _one_step(config, strategy, initial_weights, videos, jit_compile=False):
     """Weights and metrics after one distributed step with SGD and zero sampling noise."""
-    model = train.build_model(config, strategy, videos.shape[1:])
+    model = run_directory.build_model(config, videos.shape[1:], strategy.scope())
     with strategy.scope():
         model.compile(keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1))
         model.build_optimizers()
     model.set_weights(initial_weights)
     noise = model._replica_noise
     model._replica_noise = lambda v, s: {k: tf.zeros_like(x) for k, x in noise(v, s).items()}
-    step = train.distributed(strategy, model, model.train_step, jit_compile)
+    step = trainer.distributed(strategy, model, model.train_step, jit_compile)
     for batch in strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(videos)):
         logs = step(batch)
     return model.get_weights(), {name: float(value) for name, value in logs.items()}
@@ -39,7 +39,7 @@ def _one_step(config, strategy, initial_weights, videos, jit_compile=False):
 def test_an_xla_compiled_step_updates_as_the_plain_one():
     config = _config("teacher_forced")
     videos = ball_videos(batch=2, frames=5)
-    initial = train.build_model(config, tf.distribute.get_strategy(), videos.shape[1:]).get_weights()
+    initial = run_directory.build_model(config, videos.shape[1:]).get_weights()
     plain, plain_logs = _one_step(config, tf.distribute.get_strategy(), initial, videos)
     xla, xla_logs = _one_step(config, tf.distribute.get_strategy(), initial, videos, jit_compile=True)
     for name in plain_logs:
@@ -63,7 +63,7 @@ def test_two_replicas_update_as_one_device(mode):
     """
     config = _config(mode)
     half = ball_videos(batch=2, frames=5)
-    initial = train.build_model(config, tf.distribute.get_strategy(), half.shape[1:]).get_weights()
+    initial = run_directory.build_model(config, half.shape[1:]).get_weights()
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     assert mirrored.num_replicas_in_sync == 2
     one, one_logs = _one_step(config, tf.distribute.get_strategy(), initial, half)
@@ -79,10 +79,10 @@ def test_each_sequence_gets_the_same_noise_however_the_batch_is_split():
     config = _config("rollout")
     videos = tf.constant(ball_videos(batch=4, frames=5))
     step = tf.constant(3, tf.int64)
-    single = train.build_model(config, tf.distribute.get_strategy(), videos.shape[1:])
+    single = run_directory.build_model(config, videos.shape[1:])
     expected = single._replica_noise(videos, step)["latent"]
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    model = train.build_model(config, mirrored, videos.shape[1:])
+    model = run_directory.build_model(config, videos.shape[1:], mirrored.scope())
     batch = next(iter(mirrored.experimental_distribute_dataset(tf.data.Dataset.from_tensors(videos))))
     per_replica = mirrored.run(tf.function(lambda v: model._replica_noise(v, step)["latent"]), args=(batch,))
     np.testing.assert_array_equal(tf.concat(mirrored.experimental_local_results(per_replica), 0), expected)
@@ -129,12 +129,12 @@ def test_two_workers_on_loopback_finish_and_agree(tmp_path):
     outputs = [p.communicate(timeout=400)[0] for p in processes]
     for p, output in zip(processes, outputs):
         assert p.returncode == 0, output[-3000:]
-    chief = train.Checkpoints(run_dir / "checkpoints", 1).latest()
-    worker = train.Checkpoints(run_dir / "workers" / "worker_1" / "checkpoints", 1).latest()
+    chief = run_directory.Checkpoints(run_dir / "checkpoints", 1).latest()
+    worker = run_directory.Checkpoints(run_dir / "workers" / "worker_1" / "checkpoints", 1).latest()
     assert chief.name == worker.name == "step_2.weights.h5"
     models = []
     for path in (chief, worker):
-        model = train.build_model(_config("teacher_forced"), tf.distribute.get_strategy(), (4, 64, 64, 1))
+        model = run_directory.build_model(_config("teacher_forced"), (4, 64, 64, 1))
         model.load_weights(path)
         models.append(model)
     # Weights and optimizer states agree; BatchNorm's moving statistics are each worker's

@@ -12,8 +12,10 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import ENV, REPO, TINY_RUN_CONFIG, write_tiny_run
-from tf_deepgifs import data, evaluate, runs
-from tf_deepgifs.__main__ import main
+from tf_deepgifs.data import registry
+from tf_deepgifs.evaluation import evaluate
+from tf_deepgifs.training import run_directory
+from tf_deepgifs.cli import main
 from tf_deepgifs.config import EvaluationConfig
 
 SEQUENCES, SAMPLED, SAMPLES = 10, 6, 2
@@ -25,7 +27,7 @@ OPTIONS = EvaluationConfig(limit=SEQUENCES, samples=SAMPLES, sample_sequences=SA
 def evaluated(tmp_path_factory):
     """(run dir, data dir, the CLI's result, its report) for a tiny run evaluated once."""
     data_dir = tmp_path_factory.mktemp("data")
-    data.build("bouncing_balls", str(data_dir), max_examples_per_split=12)
+    registry.build("bouncing_balls", str(data_dir), max_examples_per_split=12)
     run_dir = tmp_path_factory.mktemp("run")
     write_tiny_run(run_dir)
     options = [f"--{name.replace('_', '-')}={value}"
@@ -40,7 +42,7 @@ def evaluated(tmp_path_factory):
 
 
 def _test_split(data_dir, count):
-    builder = data.builder("bouncing_balls", str(data_dir))
+    builder = registry.builder("bouncing_balls", str(data_dir))
     examples = list(builder.as_dataset(split="test", shuffle_files=False).take(count).as_numpy_iterator())
     frames = TINY_RUN_CONFIG.data.num_frames
     video = np.stack([e["video"][:frames] for e in examples]).astype(np.float32) / 255.0
@@ -66,7 +68,7 @@ def test_model_and_baseline_curves_equal_an_independent_computation(evaluated):
     run_dir, data_dir, _, report = evaluated
     k = TINY_RUN_CONFIG.train.context_frames
     video = _test_split(data_dir, SEQUENCES)
-    model = runs.load_model(TINY_RUN_CONFIG, runs.weights_of(str(run_dir)))
+    model = run_directory.load_model(TINY_RUN_CONFIG, run_directory.weights_of(str(run_dir)))
     generated = model.rollout(tf.constant(video[:, :k] * 2 - 1), video.shape[1] - k).numpy()
     generated = np.clip((generated + 1) / 2, 0, 1)
     truth = video[:, k:]
@@ -92,7 +94,7 @@ def test_best_of_samples_equals_an_independent_computation(evaluated):
     k, latent = TINY_RUN_CONFIG.train.context_frames, TINY_RUN_CONFIG.model.latent_dim
     video = _test_split(data_dir, SAMPLED)
     horizon = video.shape[1] - k
-    model = runs.load_model(TINY_RUN_CONFIG, runs.weights_of(str(run_dir)))
+    model = run_directory.load_model(TINY_RUN_CONFIG, run_directory.weights_of(str(run_dir)))
     psnr = []  # (S, B, N)
     for sample in range(SAMPLES):
         noise = evaluate.sampling_noise(OPTIONS.seed, np.arange(SAMPLED), sample, horizon, latent)

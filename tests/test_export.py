@@ -9,12 +9,12 @@ import onnxruntime
 import pytest
 import tensorflow as tf
 
-from export import contract, exporter, verify
-from export.rollout import rollout_function
+from tf_deepgifs_export import contract, exporter, verify
+from tf_deepgifs_export.rollout import rollout_function
 from tests.conftest import TINY_RUN_CONFIG, write_tiny_run
 from tests.tiny import TINY_MODEL
-from tf_deepgifs import runs
-from tf_deepgifs.__main__ import main
+from tf_deepgifs.training import run_directory
+from tf_deepgifs.cli import main
 
 
 def _inputs(batch, frames, seed=0):
@@ -94,7 +94,7 @@ def test_one_onnx_file_serves_any_length_and_batch(exported_run):
     run_dir = exported_run[0]
     session = onnxruntime.InferenceSession(str(run_dir / contract.EXPORT_DIR / contract.ONNX_FILE),
                                            providers=["CPUExecutionProvider"])
-    model = runs.load_model(TINY_RUN_CONFIG, runs.weights_of(str(run_dir)))
+    model = run_directory.load_model(TINY_RUN_CONFIG, run_directory.weights_of(str(run_dir)))
     rollout = rollout_function(model)
     for batch, frames in [(2, 1), (5, 9)]:  # 9 frames: longer than the model was trained for
         seed, noise = _inputs(batch, frames, seed=7)

@@ -7,10 +7,10 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from export import contract, generate
-from export.generate import Generator, GeneratorError
+from tf_deepgifs_export import contract, generate
+from tf_deepgifs_export.generate import Generator, GeneratorError
 from tests.conftest import ENV, REPO
-from tf_deepgifs import bouncing_balls, data
+from tf_deepgifs.data import bouncing_balls, splits
 
 # Modules the runner must never import: made unimportable in its process.
 FORBIDDEN = ("tensorflow", "keras", "tf_deepgifs", "tf2onnx", "tensorflow_datasets")
@@ -25,7 +25,7 @@ def model_path(exported_run):
 def seed_images(tmp_path_factory):
     """Two PNGs of a Bouncing Balls sequence's first frames, and a GIF of its 5 frames."""
     folder = tmp_path_factory.mktemp("seeds")
-    video = bouncing_balls.generate([data.example_rng(0, "test", 0)], 5, 2, 64).video[0, ..., 0]
+    video = bouncing_balls.generate([splits.example_rng(0, "test", 0)], 5, 2, 64).video[0, ..., 0]
     paths = [folder / "first.png", folder / "second.png"]
     for path, frame in zip(paths, video):
         iio.imwrite(path, frame)

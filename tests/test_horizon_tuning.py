@@ -11,10 +11,11 @@ import pytest
 import tensorflow as tf
 
 from tests.tiny import TINY_ARGS, TINY_MODEL, ball_videos
-from tf_deepgifs import bouncing_balls, horizon_tuning, run_files, runs, train
+from tf_deepgifs.data import bouncing_balls, registry
+from tf_deepgifs.training import horizon_tuning, run_directory
 from tf_deepgifs.config import Config, HorizonTuningConfig, TrainConfig
 from tf_deepgifs.errors import UserError
-from tf_deepgifs.splits import example_rng
+from tf_deepgifs.data.splits import example_rng
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
 CONTEXT = 2
@@ -22,7 +23,7 @@ CONTEXT = 2
 
 def _tiny_model():
     config = Config(model=TINY_MODEL, train=TrainConfig(context_frames=CONTEXT))
-    return run_files.build_model(config, (6, 64, 64, 1), precision="float32")
+    return run_directory.build_model(config, (6, 64, 64, 1), precision="float32")
 
 
 def _latents(model, seed=0):
@@ -265,8 +266,8 @@ def test_selecting_on_balls_keeps_the_closest_balls_that_kept_the_source_count(s
     import keras
     source = keras.saving.load_model(source_run / "model.keras")
     assert source.config.generation_feedback == "frames"
-    config = runs.read_run(source_run)[0]
-    builder, frames = train.prepare_dataset(config), config.data.num_frames
+    config = run_directory.read_run(source_run)[0]
+    builder, frames = registry.prepare(config.data), config.data.num_frames
     videos = list(horizon_tuning.split_batches(builder, "validation", frames, 4, 4))
     balls = horizon_tuning.validation_balls(builder, frames, 4, 4)
     least = horizon_tuning.validation_scores(
@@ -326,10 +327,10 @@ def test_selecting_on_balls_without_positions_is_refused_before_the_run_exists(
         source_run, tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    from tf_deepgifs import train
+    from tf_deepgifs.data import registry
 
     no_balls = SimpleNamespace(info=SimpleNamespace(features={"video": None}))
-    monkeypatch.setattr(train, "prepare_dataset", lambda config: no_balls)
+    monkeypatch.setattr(registry, "prepare", lambda data_config: no_balls)
     with pytest.raises(UserError, match="--select-on balls needs the balls' true positions"):
         horizon_tuning.tune(source_run, tmp_path / "tuned", HorizonTuningConfig(select_on="balls"))
     assert not (tmp_path / "tuned").exists()
@@ -373,7 +374,7 @@ def test_tune_refuses_the_source_as_target_and_a_missing_run(source_run, tmp_pat
 
 
 def test_tune_under_the_jax_backend_is_one_clear_line(monkeypatch, capsys):
-    from tf_deepgifs.__main__ import main
+    from tf_deepgifs.cli import main
 
     monkeypatch.setenv("KERAS_BACKEND", "jax")
     assert main(["tune", "--from-run", "a", "--run-dir", "b"]) == 2

@@ -12,7 +12,8 @@ import pytest
 import tensorflow as tf
 
 from tests.jax_run import tiny_jax_config
-from tf_deepgifs import bouncing_balls, input_pipeline, jax_train, run_files, runs, splits
+from tf_deepgifs.data import bouncing_balls, pipeline, splits
+from tf_deepgifs.training import jax_trainer, run_directory
 from tf_deepgifs.errors import UserError
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -40,8 +41,8 @@ def jax_runs(tmp_path_factory):
 def _tensorflow_model(run_dir, weights=None):
     """The TensorFlow DeepGIF with the run's newest checkpoint (or `weights`) loaded."""
     config = tiny_jax_config(str(run_dir))
-    model = run_files.build_model(config, (4, 64, 64, 1))
-    model.load_weights(weights or run_files.Checkpoints(run_dir / "checkpoints", 1).latest())
+    model = run_directory.build_model(config, (4, 64, 64, 1))
+    model.load_weights(weights or run_directory.Checkpoints(run_dir / "checkpoints", 1).latest())
     return model
 
 
@@ -63,7 +64,7 @@ def test_an_interrupted_jax_run_resumes_to_the_same_weights_as_an_uninterrupted_
 
 def test_every_network_and_the_batchnorm_statistics_were_trained(jax_runs):
     trained = _tensorflow_model(jax_runs[0])
-    initial = run_files.build_model(tiny_jax_config(str(jax_runs[0])), (4, 64, 64, 1))
+    initial = run_directory.build_model(tiny_jax_config(str(jax_runs[0])), (4, 64, 64, 1))
     for before, after in zip(initial.weights, trained.weights, strict=True):
         assert not np.allclose(before.numpy(), after.numpy()), f"{after.path} did not move"
 
@@ -72,7 +73,7 @@ def _validation_losses(model):
     """The TensorFlow model's test_step on the tiny run's 2 validation sequences."""
     config = bouncing_balls.DATASET_CONFIGS["paper"]
     pixels = bouncing_balls.dataset_videos(config, "validation", range(2))[:, :4]
-    return model.test_step(input_pipeline.to_model_range(tf.constant(pixels)))
+    return model.test_step(pipeline.to_model_range(tf.constant(pixels)))
 
 
 def test_jax_validation_losses_equal_the_tensorflow_models_on_the_same_weights(jax_runs):
@@ -87,8 +88,8 @@ def test_best_keras_holds_the_networks_of_the_lowest_validation_rollout(jax_runs
     run_dir = jax_runs[0]
     best = json.loads((run_dir / "best.json").read_text())
     assert best["rollout"] == min(e["rollout"] for e in _history(run_dir, "validation"))
-    config, _ = runs.read_run(run_dir)
-    model = runs.load_model(config, str(run_dir / "best.keras"))
+    config, _ = run_directory.read_run(run_dir)
+    model = run_directory.load_model(config, str(run_dir / "best.keras"))
     np.testing.assert_allclose(float(_validation_losses(model)["rollout"]), best["rollout"],
                                rtol=1e-4)
     assert (run_dir / "model.keras").exists()
@@ -112,8 +113,8 @@ def test_mixed_bfloat16_under_jax_tracks_float32_and_keeps_float32_weights(jax_r
 
 def test_the_simulated_split_is_the_tfds_builders_in_any_number_of_processes(monkeypatch):
     config = bouncing_balls.DATASET_CONFIGS["paper"]
-    monkeypatch.setattr(jax_train, "SIMULATION_CHUNK", 2)
-    spawned = jax_train.simulated_videos(config, "validation", 5, workers=2)
+    monkeypatch.setattr(jax_trainer, "SIMULATION_CHUNK", 2)
+    spawned = jax_trainer.simulated_videos(config, "validation", 5, workers=2)
     rngs = [splits.example_rng(config.seed, "validation", i) for i in range(5)]
     expected = bouncing_balls.generate(rngs, config.num_frames, config.num_balls,
                                        config.image_size).video
@@ -126,5 +127,5 @@ def test_the_simulated_split_is_the_tfds_builders_in_any_number_of_processes(mon
 ])
 def test_the_jax_trainer_refuses_what_it_cannot_simulate(dataset, message):
     with pytest.raises(UserError, match=message):
-        jax_train.dataset_config(dataset)
-    assert jax_train.dataset_config("bouncing_balls/three_balls").num_balls == 3
+        jax_trainer.dataset_config(dataset)
+    assert jax_trainer.dataset_config("bouncing_balls/three_balls").num_balls == 3

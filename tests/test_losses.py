@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tf_deepgifs import losses
+from tf_deepgifs.models import losses
 
 
 def test_kl_is_zero_at_the_prior_and_matches_the_closed_form():

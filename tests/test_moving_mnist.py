@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from tf_deepgifs import data, moving_mnist, testing
+from tf_deepgifs.data import moving_mnist, registry, splits, testing
 from tf_deepgifs.errors import IDXFormatError, MissingMNISTError
 
 MOTION = moving_mnist.DigitMotion()
@@ -68,12 +68,12 @@ def test_round_half_away_from_zero_as_python2():
 
 def test_generate_is_deterministic_and_batch_independent():
     images, _ = testing.fake_digits(30)
-    alone = moving_mnist.generate([data.example_rng(3, "test", 4)], images, 20)
-    batched = moving_mnist.generate([data.example_rng(3, "test", i) for i in range(6)], images, 20)
+    alone = moving_mnist.generate([splits.example_rng(3, "test", 4)], images, 20)
+    batched = moving_mnist.generate([splits.example_rng(3, "test", i) for i in range(6)], images, 20)
     np.testing.assert_array_equal(alone.video[0], batched.video[4])
     np.testing.assert_array_equal(alone.digit_indices[0], batched.digit_indices[4])
     assert batched.video.shape == (6, 20, 64, 64, 1) and batched.video.dtype == np.uint8
-    other = moving_mnist.generate([data.example_rng(3, "train", 4)], images, 20)
+    other = moving_mnist.generate([splits.example_rng(3, "train", 4)], images, 20)
     assert not np.array_equal(alone.video, other.video)
 
 
@@ -112,7 +112,7 @@ def test_labels_file_given_as_images_is_rejected(tmp_path):
 
 
 def _tiny_builder(tmp_path):
-    builder_cls = data.builder_class("moving_mnist")
+    builder_cls = registry.builder_class("moving_mnist")
     config = sys.modules[builder_cls.__module__].MovingMNISTConfig(
         name="tiny", split_sizes=(("train", 2), ("validation", 2), ("test", 2)), validation_digits=20
     )

@@ -9,9 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-from export.generate import Generator
-from tf_deepgifs import ball_detector, bouncing_balls
-from tf_deepgifs.splits import example_rng
+from tf_deepgifs_export.generate import Generator
+from tf_deepgifs.data import ball_detector, bouncing_balls
+from tf_deepgifs.data.splits import example_rng
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")

@@ -13,11 +13,11 @@ import imageio.v2 as imageio
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from tests.tiny import TINY_ARGS, TINY_MODEL
-from tf_deepgifs import bouncing_balls, run_files, train
-from tf_deepgifs.__main__ import main
+from tf_deepgifs.data import bouncing_balls
+from tf_deepgifs.training import run_directory, trainer
+from tf_deepgifs.cli import main
 from tf_deepgifs.config import Config, DataConfig, TrainConfig
 from tf_deepgifs.errors import UserError
 from tf_deepgifs.models import DeepGIF
@@ -46,8 +46,8 @@ def _train_command(data_dir, run_dir):
 
 def _final_weights(run_dir):
     config = Config.from_dict(json.loads((run_dir / "config.json").read_text()))
-    model = train.build_model(config, tf.distribute.get_strategy(), (4, 64, 64, 1))
-    model.load_weights(train.Checkpoints(run_dir / "checkpoints", 1).latest())
+    model = run_directory.build_model(config, (4, 64, 64, 1))
+    model.load_weights(run_directory.Checkpoints(run_dir / "checkpoints", 1).latest())
     return model.weights + model.g_optimizer.variables + model.d_optimizer.variables
 
 
@@ -77,7 +77,7 @@ def test_a_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "Resuming" in resumed.stdout
 
-    assert train.Checkpoints(killed_dir / "checkpoints", 1).latest().name == "step_6.weights.h5"
+    assert run_directory.Checkpoints(killed_dir / "checkpoints", 1).latest().name == "step_6.weights.h5"
     for a, b in zip(_final_weights(finished_run), _final_weights(killed_dir)):
         np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-5, atol=1e-6, err_msg=a.path)
 
@@ -98,27 +98,27 @@ def _tiny_model(context_frames=1, seed=0, latent_dim=TINY_MODEL.latent_dim):
     model_config = dataclasses.replace(TINY_MODEL, latent_dim=latent_dim)
     config = Config(model=model_config, train=TrainConfig(context_frames=context_frames, seed=seed),
                     data=DataConfig(num_frames=4))
-    return run_files.build_model(config, (4, 64, 64, 1))
+    return run_directory.build_model(config, (4, 64, 64, 1))
 
 
 def test_a_new_run_can_start_from_saved_networks_with_fresh_optimizers(tmp_path):
     source = _tiny_model()
     source.g_optimizer.iterations.assign(5)
-    run_files.save_inference_model(source, (4, 64, 64, 1), tmp_path / "source.keras")
+    run_directory.save_inference_model(source, (4, 64, 64, 1), tmp_path / "source.keras")
     fine_tuned = _tiny_model(context_frames=2, seed=1)  # other training settings, other init
-    empty = run_files.Checkpoints(tmp_path / "checkpoints", 1)
-    assert run_files.restore_latest(fine_tuned, empty, str(tmp_path / "source.keras")) == 0
+    empty = run_directory.Checkpoints(tmp_path / "checkpoints", 1)
+    assert run_directory.restore_latest(fine_tuned, empty, str(tmp_path / "source.keras")) == 0
     assert len(fine_tuned.weights) == len(source.weights)
     for a, b in zip(source.weights, fine_tuned.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
 
     with pytest.raises(UserError, match="no such file"):
-        run_files.initialise_networks(fine_tuned, str(tmp_path / "missing.keras"))
+        run_directory.initialise_networks(fine_tuned, str(tmp_path / "missing.keras"))
     (tmp_path / "notes.keras").write_text("not a model")
     with pytest.raises(UserError, match="is not a saved DeepGIF model"):
-        run_files.initialise_networks(fine_tuned, str(tmp_path / "notes.keras"))
+        run_directory.initialise_networks(fine_tuned, str(tmp_path / "notes.keras"))
     with pytest.raises(UserError, match="holds other networks"):
-        run_files.initialise_networks(_tiny_model(latent_dim=7), str(tmp_path / "source.keras"))
+        run_directory.initialise_networks(_tiny_model(latent_dim=7), str(tmp_path / "source.keras"))
 
 
 def test_stop_after_minutes_ends_with_a_checkpoint_that_resumes(small_data, tmp_path):
@@ -127,31 +127,31 @@ def test_stop_after_minutes_ends_with_a_checkpoint_that_resumes(small_data, tmp_
                              env=ENV, capture_output=True, text=True, timeout=600)
     assert stopped.returncode == 0, stopped.stderr[-2000:]
     assert "Stopped at step 1 of 6; the same command resumes." in stopped.stdout
-    assert train.Checkpoints(run_dir / "checkpoints", 1).latest().name == "step_1.weights.h5"
+    assert run_directory.Checkpoints(run_dir / "checkpoints", 1).latest().name == "step_1.weights.h5"
     assert not (run_dir / "model.keras").exists()
 
 
 def test_a_run_directory_of_another_configuration_is_refused(tmp_path, capsys):
     config = Config(model=TINY_MODEL, train=TrainConfig(batch_size=2), data=DataConfig(num_frames=4))
-    train.write_config(tmp_path, config, "smoke")
+    run_directory.write_config(tmp_path, config, "smoke")
     assert json.loads((tmp_path / "config.json").read_text())["preset"] == "smoke"
     other = Config(model=TINY_MODEL, train=TrainConfig(batch_size=4), data=DataConfig(num_frames=4))
-    with pytest.raises(train.ConfigMismatchError, match="holds a run with another configuration"):
-        train.write_config(tmp_path, other, "smoke")
-    train.write_config(tmp_path, config, "paper")  # the same configuration resumes
+    with pytest.raises(run_directory.ConfigMismatchError, match="holds a run with another configuration"):
+        run_directory.write_config(tmp_path, other, "smoke")
+    run_directory.write_config(tmp_path, config, "paper")  # the same configuration resumes
 
 
 def test_a_non_finite_loss_stops_training_naming_the_step():
-    train.check_finite({"g_loss": 1.0, "d_loss": 0.5}, 7, "runs/x")
-    with pytest.raises(train.TrainingDivergedError, match="Step 7: d_loss became nan"):
-        train.check_finite({"g_loss": 1.0, "d_loss": float("nan")}, 7, "runs/x")
-    with pytest.raises(train.TrainingDivergedError, match="Step 9: g_loss became inf"):
-        train.check_finite({"g_loss": float("inf")}, 9, "runs/x")
+    run_directory.check_finite({"g_loss": 1.0, "d_loss": 0.5}, 7, "runs/x")
+    with pytest.raises(run_directory.TrainingDivergedError, match="Step 7: d_loss became nan"):
+        run_directory.check_finite({"g_loss": 1.0, "d_loss": float("nan")}, 7, "runs/x")
+    with pytest.raises(run_directory.TrainingDivergedError, match="Step 9: g_loss became inf"):
+        run_directory.check_finite({"g_loss": float("inf")}, 9, "runs/x")
 
 
 def test_every_config_field_is_a_command_line_option(monkeypatch):
     seen = {}
-    monkeypatch.setattr(train, "train", lambda config, preset, minutes: seen.update(
+    monkeypatch.setattr(trainer, "train", lambda config, preset, minutes: seen.update(
         config=config, preset=preset, minutes=minutes))
     assert main(["train", "--preset", "smoke", "--encoder-filters", "4,8,8,8", "--steps-per-epoch",
                  "none", "--mode", "rollout", "--lambda-kl", "0.5", "--dataset", "moving_mnist",
@@ -189,7 +189,7 @@ def test_make_train_then_make_export_run_end_to_end(tmp_path):
     assert "ETA" in result.stdout or "eta" in result.stdout.lower() or "/step" in result.stdout
     config = json.loads((run_dir / "config.json").read_text())
     assert config["model"]["latent_dim"] == 95 and config["train"]["batch_size"] == 4
-    assert train.Checkpoints(run_dir / "checkpoints", 1).latest().name == "step_6.weights.h5"
+    assert run_directory.Checkpoints(run_dir / "checkpoints", 1).latest().name == "step_6.weights.h5"
     assert list((run_dir / "logs" / "train").iterdir()) and list((run_dir / "logs" / "validation").iterdir())
     gif = imageio.mimread(run_dir / "samples" / "epoch_002.gif")
     assert len(gif) == 20  # one GIF frame per video frame

@@ -154,14 +154,14 @@ def test_keras_fit_runs_the_custom_train_step():
 
 @pytest.mark.parametrize("mode", ["teacher_forced", "scheduled"])
 def test_mixed_bfloat16_computes_in_bfloat16_and_matches_float32_losses(mode, tmp_path):
-    from tf_deepgifs import run_files, runs
+    from tf_deepgifs.training import run_directory
     from tf_deepgifs.config import Config, DataConfig
 
     videos = tf.constant(ball_videos(batch=4, frames=6))
     configs = {precision: Config(model=TINY_MODEL, data=DataConfig(num_frames=6), train=TrainConfig(
         mode=mode, context_frames=2, batch_size=4, precision=precision))
         for precision in ("float32", "mixed_bfloat16")}
-    models = {p: run_files.build_model(c, (6, 64, 64, 1)) for p, c in configs.items()}
+    models = {p: run_directory.build_model(c, (6, 64, 64, 1)) for p, c in configs.items()}
     models["mixed_bfloat16"].set_weights(models["float32"].get_weights())
     assert models["mixed_bfloat16"].encoder.compute_dtype == "bfloat16"
     assert keras.config.dtype_policy().name == "float32", "the global policy is restored"
@@ -172,9 +172,9 @@ def test_mixed_bfloat16_computes_in_bfloat16_and_matches_float32_losses(mode, tm
     mixed = models["mixed_bfloat16"]
     slots = [v for v in mixed.g_optimizer.variables if v.dtype != "int64"]  # not the counter
     assert all(v.dtype == "float32" for v in mixed.weights + slots)
-    run_files.write_config(tmp_path, configs["mixed_bfloat16"], "smoke")
-    run_files.Checkpoints(tmp_path / "checkpoints", 1).save(mixed, 1)
-    loaded = runs.load_model(configs["mixed_bfloat16"], str(run_files.Checkpoints(
+    run_directory.write_config(tmp_path, configs["mixed_bfloat16"], "smoke")
+    run_directory.Checkpoints(tmp_path / "checkpoints", 1).save(mixed, 1)
+    loaded = run_directory.load_model(configs["mixed_bfloat16"], str(run_directory.Checkpoints(
         tmp_path / "checkpoints", 1).latest()))
     assert loaded.decoder.compute_dtype == "float32", "exports and metrics run in float32"
     for a, b in zip(loaded.weights, mixed.weights, strict=True):

@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from tf_deepgifs import bouncing_balls
+from tf_deepgifs.data import bouncing_balls
 from tf_deepgifs.config import ModelConfig
-from tf_deepgifs.splits import example_rng
+from tf_deepgifs.data.splits import example_rng
 
 TINY_MODEL = ModelConfig(encoder_filters=(4, 8, 8, 8), latent_dim=6, lstm_units=8,
                          discriminator_units=6)

@@ -2,6 +2,18 @@
 
 Learned motion synthesis from still frames: a VAE encoder/decoder, an LSTM in the latent
 space and a GAN discriminator, trained on Bouncing Balls and Moving MNIST.
+
+The package's layers, each importing only those before it:
+
+    config, errors   every hyper-parameter (frozen dataclasses, presets); user errors
+    data/            simulators, datasets (TFDS builders), pipelines, pixel ranges
+    models/          the four networks and the model that trains them together
+    training/        runs: the run directory, the trainers, horizon tuning
+    evaluation/      a run measured on the test split: metrics, report, figures
+    cli              `python -m tf_deepgifs <command>`, the top
+
+Importing the package registers the models with Keras, so `keras.models.load_model`
+reads a run's `.keras` files without further imports.
 """
 
 import os
@@ -14,3 +26,5 @@ __version__ = "0.1.0"
 # them (BENCHMARKS.md). TensorFlow reads the variable once, when it loads: import
 # tf_deepgifs before tensorflow, or set it yourself (TF_ENABLE_ONEDNN_OPTS=0 turns it off).
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
+from tf_deepgifs import models  # noqa: E402, F401  (after the variable: it loads TensorFlow)

@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import tensorflow_datasets as tfds
 
-from tf_deepgifs import bouncing_balls, data
+from tf_deepgifs.data import bouncing_balls, encoding, splits
 
 
 _PAPER = bouncing_balls.DATASET_CONFIGS["paper"]
@@ -65,13 +65,13 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
         def generate(block):
             return bouncing_balls.generate(
-                [data.example_rng(c.seed, split, i) for i in block],
+                [splits.example_rng(c.seed, split, i) for i in block],
                 num_frames=c.num_frames,
                 num_balls=c.num_balls,
                 image_size=c.image_size,
             )
 
-        for index, sequences, k, frames in data.encoded_examples(num_examples, generate):
+        for index, sequences, k, frames in encoding.encoded_examples(num_examples, generate):
             yield index, {
                 "video": frames,
                 "positions": sequences.positions[k],

@@ -10,7 +10,7 @@ import numpy as np
 from etils import epath
 import tensorflow_datasets as tfds
 
-from tf_deepgifs import data, moving_mnist
+from tf_deepgifs.data import encoding, moving_mnist, splits
 from tf_deepgifs.errors import IDXFormatError, MissingMNISTError
 
 # The standard MNIST IDX files, as distributed and as TFDS's `mnist` downloads them.
@@ -114,13 +114,13 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
         def generate(block):
             return moving_mnist.generate(
-                [data.example_rng(c.seed, split, i) for i in block],
+                [splits.example_rng(c.seed, split, i) for i in block],
                 images,
                 num_frames=c.num_frames,
                 num_digits=c.num_digits,
             )
 
-        for index, sequences, k, frames in data.encoded_examples(num_examples, generate):
+        for index, sequences, k, frames in encoding.encoded_examples(num_examples, generate):
             ids = sequences.digit_indices[k]
             yield index, {
                 "video": frames,

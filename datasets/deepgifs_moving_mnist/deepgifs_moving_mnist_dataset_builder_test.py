@@ -5,7 +5,7 @@ import tempfile
 
 import tensorflow_datasets as tfds
 
-from tf_deepgifs import testing
+from tf_deepgifs.data import testing
 
 from . import deepgifs_moving_mnist_dataset_builder
 

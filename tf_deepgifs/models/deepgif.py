@@ -28,7 +28,7 @@ update batch statistics.
 import keras
 from keras import ops
 
-from tf_deepgifs import losses
+from tf_deepgifs.models import losses
 from tf_deepgifs.config import TRAINING_MODES
 from tf_deepgifs.models.decoder import Decoder
 from tf_deepgifs.models.discriminator import Discriminator

@@ -31,7 +31,9 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from tf_deepgifs import ball_detector, figures, input_pipeline, metrics, runs, train
+from tf_deepgifs.data import ball_detector, pipeline, registry
+from tf_deepgifs.evaluation import figures, metrics
+from tf_deepgifs.training import run_directory
 from tf_deepgifs.config import EvaluationConfig
 from tf_deepgifs.errors import UserError
 
@@ -191,12 +193,12 @@ def evaluate(run_dir, options=EvaluationConfig(), weights=None, log=print):
     Writes `<run_dir>/evaluation/` (report.json and the figures), replacing an earlier
     evaluation only once everything is written.
     """
-    config, preset = runs.read_run(run_dir)
-    source = runs.weights_of(run_dir, weights)
+    config, preset = run_directory.read_run(run_dir)
+    source = run_directory.weights_of(run_dir, weights)
     if options.data_dir:
         config = dataclasses.replace(config, data=dataclasses.replace(config.data, data_dir=options.data_dir))
-    builder = train.prepare_dataset(config)
-    model = runs.load_model(config, source)
+    builder = registry.prepare(config.data)
+    model = run_directory.load_model(config, source)
     k, num_frames = config.train.context_frames, config.data.num_frames
     horizon, latent = num_frames - k, config.model.latent_dim
     frame_shape = builder.info.features["video"].shape[1:]
@@ -206,7 +208,7 @@ def evaluate(run_dir, options=EvaluationConfig(), weights=None, log=print):
 
     started = time.perf_counter()
     rollout = compiled_rollout(model, k, horizon, frame_shape)
-    batches = input_pipeline.examples(builder, "test", num_frames, options.batch_size,
+    batches = pipeline.examples(builder, "test", num_frames, options.batch_size,
                                       options.limit)
     curves, count, strip = evaluate_batches(rollout, batches, k, horizon, latent, options, log)
     if not count:
@@ -234,7 +236,7 @@ def evaluate(run_dir, options=EvaluationConfig(), weights=None, log=print):
         "sequences_per_second": round(count / seconds, 2),
     }
     final = pathlib.Path(run_dir) / EVALUATION_DIR
-    with runs.replaced_when_done(final) as partial:
+    with run_directory.replaced_when_done(final) as partial:
         report["figures"] = write_figures(partial, model, report, strip, options)
         (partial / REPORT_FILE).write_text(json.dumps(report, indent=1))
     for line in format_summary(report["summary"], variants):

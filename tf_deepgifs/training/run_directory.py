@@ -1,21 +1,24 @@
-"""What a training run directory holds, read and written without TensorFlow.
+"""A run directory: what training writes into it, and what is read back and resumed.
 
-Shared by the TensorFlow trainer (`train.py`) and the JAX one (`jax_train.py`), so a run
-either of them wrote is resumed, exported and evaluated the same way:
+Every stage (training on either backend, horizon tuning) writes the same files, and
+`evaluate` and `export` read them back, so a run is resumed, evaluated and exported the
+same way whoever wrote it; nothing here needs TensorFlow:
 
     config.json                     the resolved configuration and the preset's name
     checkpoints/step_<N>.weights.h5 models and both optimizers (Keras' own format)
     logs/history.jsonl              one line per logged step and per validation
-    best.keras, best.json           the networks at the lowest validation rollout loss
+    best.keras, best.json           the networks at the best validation score so far
+    model.keras                     the networks at the end
 
-and the model both build (from scratch or from `TrainConfig.init_weights`) and the
-divergence check both apply.
+and the model every stage builds (from scratch or from `TrainConfig.init_weights`), the
+weights a finished or interrupted run is read back with, and the divergence check.
 """
 
 import contextlib
 import json
 import os
 import pathlib
+import shutil
 
 import keras
 import numpy as np
@@ -219,3 +222,81 @@ class BestModel:
         os.replace(partial, self.directory / "best.keras")
         (self.directory / "best.json").write_text(
             json.dumps({"step": step, **validation}, indent=2, sort_keys=True))
+
+
+# A run read back: what `evaluate`, `export` and a stage starting from a run need.
+
+class RunError(UserError):
+    """The run directory, or the weights given with it, cannot be used."""
+
+
+def video_shape_of(config):
+    """(T, H, W, C) of one of the run's training videos."""
+    c = config.model
+    return (config.data.num_frames, c.image_size, c.image_size, c.channels)
+
+
+def read_run(run_dir):
+    """(Config, preset name) from the run's config.json."""
+    path = pathlib.Path(run_dir) / "config.json"
+    if not path.exists():
+        raise RunError(f"{run_dir} is not a run directory (no config.json); "
+                       "pass the --run-dir a training run wrote.")
+    values = json.loads(path.read_text())
+    return Config.from_dict(values), values.get("preset", "unknown")
+
+
+def weights_of(run_dir, weights=None):
+    """The weights to use: the given file, model.keras, or the newest checkpoint."""
+    if weights:
+        if not os.path.exists(weights):
+            raise RunError(f"No weights file {weights}.")
+        return weights
+    finished = os.path.join(run_dir, "model.keras")
+    if os.path.exists(finished):
+        return finished
+    latest = Checkpoints(os.path.join(run_dir, "checkpoints"), keep=1).latest()
+    if latest is None:
+        raise RunError(f"{run_dir} has neither model.keras nor a checkpoint.")
+    return str(latest)
+
+
+def load_model(config, weights):
+    """The run's DeepGIF with the given weights (a .keras model or a .weights.h5 file)."""
+    # float32 whatever the training's precision: exports and metrics are float32's.
+    model = build_model(config, video_shape_of(config), precision="float32")
+    try:
+        if weights.endswith(".keras"):
+            model.set_weights(keras.saving.load_model(weights).get_weights())
+        else:
+            model.load_weights(weights)
+    except (ValueError, OSError) as error:
+        reason = first_line(error).rstrip(":")
+        raise RunError(f"{weights} does not hold this run's model ({reason}).") from None
+    return model
+
+
+def first_line(error):
+    """An exception's message cut to its first line (Keras' run to dozens)."""
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else type(error).__name__
+
+
+@contextlib.contextmanager
+def replaced_when_done(folder):
+    """Yields an empty `<folder>.partial` to write into; on success it replaces `folder`.
+
+    If the block raises, the partial folder is removed and `folder` is left as it was:
+    an interrupted export or evaluation never leaves files that look finished.
+    """
+    final = pathlib.Path(folder)
+    partial = final.with_name(final.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        yield partial
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(partial, final)

@@ -17,7 +17,7 @@ import dataclasses
 
 import numpy as np
 
-from tf_deepgifs.splits import example_rng
+from tf_deepgifs.data.splits import example_rng
 
 
 @dataclasses.dataclass(frozen=True)

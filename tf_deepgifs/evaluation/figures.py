@@ -11,7 +11,7 @@ import matplotlib.patches  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tf_deepgifs import samples  # noqa: E402
+from tf_deepgifs.training import samples  # noqa: E402
 
 # metric --> (axis label, short label for tables)
 METRIC_LABELS = {

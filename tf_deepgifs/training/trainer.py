@@ -21,41 +21,17 @@ import time
 import keras
 import tensorflow as tf
 
-from tf_deepgifs import data, distribution, input_pipeline, run_files, samples
+from tf_deepgifs.data import pipeline, registry
 from tf_deepgifs.errors import UserError
-from tf_deepgifs.run_files import (  # noqa: F401 (train.Checkpoints, ...)
-    Checkpoints,
-    ConfigMismatchError,
-    TrainingDivergedError,
-    check_finite,
-    default_run_dir,
-    write_config,
-)
+from tf_deepgifs.training import distribution, run_directory, samples
+from tf_deepgifs.training.run_directory import Checkpoints, check_finite, default_run_dir, write_config
 
-SMALL_DATA_DIR = "runs/tfds_small"  # where slices for quick checks are built
 LOG_EVERY = 10  # steps between TensorBoard points
-
-
-def data_dir_of(config):
-    """The TFDS data directory: slices for quick checks get their own."""
-    if config.data.data_dir or config.data.max_examples_per_split is None:
-        return config.data.data_dir
-    return os.path.abspath(SMALL_DATA_DIR)
-
-
-def prepare_dataset(config):
-    """The dataset's builder, building the data first if it is not there."""
-    data_dir = data_dir_of(config)
-    if not data.is_built(config.data.dataset, data_dir):
-        print(f"Building {config.data.dataset} first (tfds build)...", flush=True)
-        data.build(config.data.dataset, data_dir, config.data.manual_dir,
-                   config.data.max_examples_per_split)
-    return data.builder(config.data.dataset, data_dir)
 
 
 def build_model(config, strategy, video_shape):
     """DeepGIF with its optimizers, variables created under the strategy."""
-    return run_files.build_model(config, video_shape, strategy.scope())
+    return run_directory.build_model(config, video_shape, strategy.scope())
 
 
 def distributed(strategy, model, step_fn, jit_compile=False):
@@ -90,12 +66,12 @@ def validate(model, validation_step, batches):
 
 def write_sample(model, builder, config, path):
     """A GIF of `sample_sequences` validation videos beside their deterministic rollout."""
-    batch = next(iter(input_pipeline.videos(
+    batch = next(iter(pipeline.videos(
         builder, "validation", config.train.sample_sequences, config.data.num_frames,
         config.train.seed)))
     generated = model(batch, training=False)
     samples.write_gif(path, samples.side_by_side(
-        input_pipeline.to_pixels(batch).numpy(), input_pipeline.to_pixels(generated).numpy(),
+        pipeline.to_pixels(batch).numpy(), pipeline.to_pixels(generated).numpy(),
         config.train.context_frames))
 
 
@@ -117,7 +93,7 @@ def train(config, preset="paper", stop_after_minutes=None):
     chief = distribution.is_chief(strategy)
     if chief:
         write_config(run_dir, config, preset)
-    builder = prepare_dataset(config)
+    builder = registry.prepare(config.data)
     frame_shape = builder.info.features["video"].shape[1:]
     video_shape = (config.data.num_frames,) + tuple(frame_shape)
     steps_per_epoch = t.steps_per_epoch or builder.info.splits["train"].num_examples // t.batch_size
@@ -128,7 +104,7 @@ def train(config, preset="paper", stop_after_minutes=None):
     model = build_model(config, strategy, video_shape)
     checkpoints = Checkpoints(
         os.path.join(distribution.worker_dir(run_dir, strategy), "checkpoints"), t.keep_checkpoints)
-    step = run_files.restore_latest(model, checkpoints, t.init_weights)
+    step = run_directory.restore_latest(model, checkpoints, t.init_weights)
     if step >= total_steps:
         print(f"{run_dir} has finished all {total_steps} steps already.")
         return run_dir
@@ -139,17 +115,17 @@ def train(config, preset="paper", stop_after_minutes=None):
     validation_step = distributed(strategy, model, model.test_step, t.jit_compile)
     writers = {name: tf.summary.create_file_writer(os.path.join(run_dir, "logs", name))
                for name in ("train", "validation")} if chief else {}
-    history = run_files.History(run_dir) if chief else None
-    best = run_files.BestModel(run_dir, video_shape) if chief else None
+    history = run_directory.History(run_dir) if chief else None
+    best = run_directory.BestModel(run_dir, video_shape) if chief else None
     run_started = time.monotonic()
     validation_batches = strategy.experimental_distribute_dataset(
-        input_pipeline.videos(builder, "validation", t.batch_size, config.data.num_frames,
+        pipeline.videos(builder, "validation", t.batch_size, config.data.num_frames,
                               t.seed).take(t.validation_steps or -1))
 
     for epoch in range(step // steps_per_epoch, t.epochs):
         print(f"Epoch {epoch + 1}/{t.epochs}")
         done_in_epoch = step - epoch * steps_per_epoch
-        batches = input_pipeline.videos(
+        batches = pipeline.videos(
             builder, "train", t.batch_size, config.data.num_frames, t.seed, epoch,
             config.data.shuffle_buffer, repeat=True,
         ).take(steps_per_epoch).skip(done_in_epoch)

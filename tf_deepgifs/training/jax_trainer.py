@@ -32,7 +32,8 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 
-from tf_deepgifs import bouncing_balls, run_files
+from tf_deepgifs.data import bouncing_balls
+from tf_deepgifs.training import run_directory
 from tf_deepgifs.errors import UserError
 from tf_deepgifs.models.deepgif import NOISE_STREAMS
 
@@ -72,7 +73,7 @@ def simulated_videos(config, split, count, workers=None):
 
 
 def to_model_range(pixels):
-    """uint8 pixels 0..255 --> float32 in [-1, 1], as input_pipeline.to_model_range."""
+    """uint8 pixels 0..255 --> float32 in [-1, 1], as pipeline.to_model_range."""
     return pixels.astype("float32") / 127.5 - 1.0
 
 
@@ -190,8 +191,8 @@ def train(config, preset="paper", stop_after_minutes=None, stop_at_step=None):
             f"{config.data.dataset} has {dataset.num_frames} frames of {dataset.image_size} px; "
             f"the configuration asks for {config.data.num_frames} of {config.model.image_size}."
         )
-    run_dir = t.run_dir or run_files.default_run_dir(config, preset)
-    run_files.write_config(run_dir, config, preset)
+    run_dir = t.run_dir or run_directory.default_run_dir(config, preset)
+    run_directory.write_config(run_dir, config, preset)
     deadline = time.monotonic() + 60 * stop_after_minutes if stop_after_minutes else np.inf
 
     sizes = dict(dataset.split_sizes)
@@ -211,9 +212,9 @@ def train(config, preset="paper", stop_after_minutes=None, stop_at_step=None):
         raise UserError(f"The splits have fewer examples than one batch of {t.batch_size}.")
     total_steps = t.epochs * steps_per_epoch
     video_shape = train_videos.shape[1:]
-    model = run_files.build_model(config, video_shape)
-    checkpoints = run_files.Checkpoints(os.path.join(run_dir, "checkpoints"), t.keep_checkpoints)
-    step = run_files.restore_latest(model, checkpoints, t.init_weights)
+    model = run_directory.build_model(config, video_shape)
+    checkpoints = run_directory.Checkpoints(os.path.join(run_dir, "checkpoints"), t.keep_checkpoints)
+    step = run_directory.restore_latest(model, checkpoints, t.init_weights)
     if step >= total_steps:
         print(f"{run_dir} has finished all {total_steps} steps already.")
         return run_dir
@@ -221,7 +222,7 @@ def train(config, preset="paper", stop_after_minutes=None, stop_at_step=None):
           f"on {jax.devices()[0].platform}.", flush=True)
 
     steps = JaxSteps(model)
-    history, best = run_files.History(run_dir), run_files.BestModel(run_dir, video_shape)
+    history, best = run_directory.History(run_dir), run_directory.BestModel(run_dir, video_shape)
     state = steps.state()
 
     def checkpoint_and_validate():
@@ -242,7 +243,7 @@ def train(config, preset="paper", stop_after_minutes=None, stop_at_step=None):
             step += 1
             if step % LOG_EVERY == 0 or index == steps_per_epoch - 1:
                 values = {name: float(value) for name, value in values.items()}
-                run_files.check_finite(values, step, run_dir)
+                run_directory.check_finite(values, step, run_dir)
                 history.write("train", step, values, seconds=time.monotonic() - started)
             if step % t.checkpoint_every == 0 and index < steps_per_epoch - 1:
                 steps.write_back(state)

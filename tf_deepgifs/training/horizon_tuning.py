@@ -48,7 +48,8 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from tf_deepgifs import ball_detector, input_pipeline, run_files, runs, train
+from tf_deepgifs.data import ball_detector, pipeline, registry
+from tf_deepgifs.training import run_directory
 from tf_deepgifs.errors import UserError
 
 TUNING_FILE = "tuning.json"  # the HorizonTuningConfig and where the networks came from
@@ -58,7 +59,7 @@ CHECKPOINT_FILE = "tuning_checkpoint.npz"  # the state at the last validation; g
 def split_batches(builder, split, num_frames, limit, batch_size):
     """The first `limit` videos of a split (0: all) in batches, float32 in [-1, 1]."""
     taken = 0
-    for videos in input_pipeline.videos(builder, split, batch_size, num_frames, seed=0):
+    for videos in pipeline.videos(builder, split, batch_size, num_frames, seed=0):
         videos = videos[: limit - taken] if limit else videos
         taken += videos.shape[0]
         yield videos
@@ -199,7 +200,7 @@ def validation_balls(builder, num_frames, count, batch_size):
     or None where the dataset does not store them."""
     if "positions" not in builder.info.features:
         return None
-    batches = list(input_pipeline.examples(builder, "validation", num_frames, batch_size, count))
+    batches = list(pipeline.examples(builder, "validation", num_frames, batch_size, count))
     return (np.concatenate([batch["positions"] for batch in batches]),
             float(batches[0]["radius"][0]))
 
@@ -297,7 +298,7 @@ def generating_as_tuned(source_config, options):
 def source_right_count(source_config, source, videos, context_frames, balls):
     """The right-ball count of the source networks as the source run generates them:
     what `select_on="balls"` must keep when tuning changes how the networks generate."""
-    source_model = runs.load_model(source_config, source)
+    source_model = run_directory.load_model(source_config, source)
     generate = tf.function(lambda batch: source_model(batch, training=False))
     return validation_scores(generate, videos, context_frames, balls)["right_count"]
 
@@ -314,7 +315,7 @@ def prepare_run_dir(source_dir, run_dir, config, preset, record):
     if (run_dir / "config.json").exists():
         return _check_unfinished_tuning(run_dir, config, preset, record)
     run_dir.mkdir(parents=True, exist_ok=True)
-    run_files.write_config(run_dir, config, preset)
+    run_directory.write_config(run_dir, config, preset)
     (run_dir / TUNING_FILE).write_text(json.dumps(record, indent=2, sort_keys=True))
     return False
 
@@ -326,7 +327,7 @@ def _check_unfinished_tuning(run_dir, config, preset, record):
     if json.loads(tuning.read_text()) != json.loads(json.dumps(record)):
         raise UserError(f"{run_dir} holds an unfinished tuning of other networks or options "
                         f"({tuning}); pass the same ones to resume it, or a new --run-dir.")
-    run_files.write_config(run_dir, config, preset)  # checks it is the one written before
+    run_directory.write_config(run_dir, config, preset)  # checks it is the one written before
     if TuningCheckpoint(run_dir).exists():
         return True
     for stale in ("logs/history.jsonl", "best.json", "best.keras"):  # stopped before step 0 ended
@@ -342,16 +343,16 @@ def tune(source_dir, run_dir, options, weights=None, log=print):
     never worse than them on the selection score. Returns the best score: the lowest
     validation rollout MSE, or with select_on "balls" `ball_selection_score`.
     """
-    source_config, preset = runs.read_run(source_dir)
+    source_config, preset = run_directory.read_run(source_dir)
     config = generating_as_tuned(source_config, options)
-    source = runs.weights_of(source_dir, weights)
-    builder = train.prepare_dataset(config)
+    source = run_directory.weights_of(source_dir, weights)
+    builder = registry.prepare(config.data)
     if options.select_on == "balls" and "positions" not in builder.info.features:
         raise UserError(f"--select-on balls needs the balls' true positions, which "
                         f"{config.data.dataset} does not store; use --select-on rollout.")
     record = {"source_run": str(source_dir), "source_weights": str(source),
               **dataclasses.asdict(options)}
-    model = runs.load_model(config, source)
+    model = run_directory.load_model(config, source)
     resuming = prepare_run_dir(source_dir, run_dir, config, preset, record)
     k, frames = config.train.context_frames, config.data.num_frames
     video_shape = (frames,) + tuple(builder.info.features["video"].shape[1:])
@@ -371,8 +372,8 @@ def tune(source_dir, run_dir, options, weights=None, log=print):
         f"in {time.perf_counter() - started:.0f} s.")
 
     tuner = HorizonTuner(model, k, options)
-    history = run_files.History(run_dir)
-    best = run_files.BestModel(run_dir, video_shape, key=options.select_on)
+    history = run_directory.History(run_dir)
+    best = run_directory.BestModel(run_dir, video_shape, key=options.select_on)
     checkpoint = TuningCheckpoint(run_dir)
     order = np.random.default_rng(options.seed)
     least_right_count = None
@@ -424,7 +425,7 @@ def tune(source_dir, run_dir, options, weights=None, log=print):
             continue
         history.write("train", step, summary(values), seconds=seconds())
         validate(step, loss)
-    run_files.save_inference_model(model, video_shape, pathlib.Path(run_dir) / "model.keras")
+    run_directory.save_inference_model(model, video_shape, pathlib.Path(run_dir) / "model.keras")
     checkpoint.remove()
     log(f"Tuned in {seconds():.0f} s; networks in {run_dir}/best.keras "
         f"(step {json.loads((pathlib.Path(run_dir) / 'best.json').read_text())['step']}).")

@@ -5,7 +5,7 @@ import pathlib
 
 import numpy as np
 
-from tf_deepgifs import moving_mnist
+from tf_deepgifs.data import moving_mnist
 
 
 def write_idx(path, array):

@@ -1,0 +1,9 @@
+"""The evaluation layer: what a trained run generates, measured against the truth.
+
+    metrics    per-frame image metrics (MSE, PSNR, SSIM)
+    evaluate   `python -m tf_deepgifs evaluate`: every variant on the test split, a report
+    figures    the report's plots, frame strips and latent traversal
+
+May import: tf_deepgifs.config, tf_deepgifs.errors, tf_deepgifs.data, tf_deepgifs.models,
+tf_deepgifs.training (a run directory read back, its sample GIFs).
+"""
