@@ -15,6 +15,7 @@ runs a 19-frame rollout about 10 times faster at batch 1 (BENCHMARKS.md).
 import tensorflow as tf
 
 from . import contract
+from tf_deepgifs.data import pixels
 from tf_deepgifs.models.encoder import sample_latent
 
 
@@ -28,16 +29,6 @@ def input_signature(model, fixed_frames=None):
     ]
 
 
-def _to_model_range(pixels):
-    """[0, 1] --> the model's [-1, 1]."""
-    return pixels * 2.0 - 1.0
-
-
-def _to_pixel_range(images):
-    """The model's [-1, 1] --> [0, 1]."""
-    return (images + 1.0) / 2.0
-
-
 def rollout_function(model, fixed_frames=None):
     """A `tf.function(seed, noise) -> {"frames": ...}` generating as `model.rollout` does.
 
@@ -49,16 +40,14 @@ def rollout_function(model, fixed_frames=None):
     unrolled rather than looped.
     """
     c, k = model.config, model.context_frames
-    encoder, decoder, predictor = model.encoder, model.decoder, model.predictor
+    decoder, predictor = model.decoder, model.predictor
     frame_shape = [c.image_size, c.image_size, c.channels]
 
     def first_latent(seed, noise):
         """The seed frames through the encoder and the LSTM: (latent, h, c) for frame 1."""
         batch = tf.shape(seed)[0]
-        mean, log_variance = encoder(tf.reshape(_to_model_range(seed), [-1] + frame_shape),
-                                     training=False)
-        mean = tf.reshape(mean, [batch, k, c.latent_dim])
-        log_variance = tf.reshape(log_variance, [batch, k, c.latent_dim])
+        mean, log_variance, _ = model.encode_sequence(
+            seed, tf.zeros([batch, k, c.latent_dim]), training=False)
         state = predictor.initial_state(batch)
         for i in range(k - 1):
             _, state = predictor.step(mean[:, i], state, training=False)
@@ -71,14 +60,9 @@ def rollout_function(model, fixed_frames=None):
 
         kernels: the decoder's `transposed_kernels()`, folded once before the frames (a
         fold per frame would cost TensorFlow about a third of a batch-1 frame)."""
-        frame = decoder(latent, training=False, transposed_kernels=kernels)
-        if c.generation_feedback == "latent":
-            fed_back = latent
-        else:
-            frame_mean, frame_log_variance = encoder(frame, training=False)
-            fed_back = sample_latent(frame_mean, frame_log_variance, frame_noise)
+        frame, fed_back = model.generation_step(latent, frame_noise, kernels)
         latent, (h, c_state) = predictor.step(fed_back, [h, c_state], training=False)
-        return frame, latent, h, c_state
+        return pixels.from_network_range(frame), latent, h, c_state
 
     @tf.function(input_signature=input_signature(model, fixed_frames), autograph=False)
     def unrolled(seed, noise):
@@ -86,11 +70,12 @@ def rollout_function(model, fixed_frames=None):
         frames, kernels = [], decoder.transposed_kernels()
         for n in range(fixed_frames):
             if n == fixed_frames - 1:  # the last frame is not fed back
-                frames.append(decoder(latent, training=False, transposed_kernels=kernels))
+                frames.append(pixels.from_network_range(
+                    decoder(latent, training=False, transposed_kernels=kernels)))
                 break
             frame, latent, h, c_state = next_frame(latent, h, c_state, noise[:, n + 1], kernels)
             frames.append(frame)
-        return {contract.FRAMES: _to_pixel_range(tf.stack(frames, axis=1))}
+        return {contract.FRAMES: tf.stack(frames, axis=1)}
 
     @tf.function(input_signature=input_signature(model), autograph=False)
     def looped(seed, noise):
@@ -113,6 +98,6 @@ def rollout_function(model, fixed_frames=None):
         )
         # (N, B, H, W, C) --> (B, N, H, W, C)
         generated = tf.transpose(frames.stack(), [1, 0, 2, 3, 4])
-        return {contract.FRAMES: _to_pixel_range(generated)}
+        return {contract.FRAMES: generated}
 
     return unrolled if fixed_frames else looped

@@ -69,8 +69,7 @@ def test_model_and_baseline_curves_equal_an_independent_computation(evaluated):
     k = TINY_RUN_CONFIG.train.context_frames
     video = _test_split(data_dir, SEQUENCES)
     model = run_directory.load_model(TINY_RUN_CONFIG, run_directory.weights_of(str(run_dir)))
-    generated = model.rollout(tf.constant(video[:, :k] * 2 - 1), video.shape[1] - k).numpy()
-    generated = np.clip((generated + 1) / 2, 0, 1)
+    generated = np.clip(model.rollout(tf.constant(video[:, :k]), video.shape[1] - k).numpy(), 0, 1)
     truth = video[:, k:]
     model_mse = np.mean((generated - truth) ** 2, axis=(0, 2, 3, 4))
     baseline_mse = np.mean((video[:, k - 1 : k] - truth) ** 2, axis=(0, 2, 3, 4))
@@ -98,8 +97,8 @@ def test_best_of_samples_equals_an_independent_computation(evaluated):
     psnr = []  # (S, B, N)
     for sample in range(SAMPLES):
         noise = evaluate.sampling_noise(OPTIONS.seed, np.arange(SAMPLED), sample, horizon, latent)
-        frames = model.rollout(tf.constant(video[:, :k] * 2 - 1), horizon, tf.constant(noise)).numpy()
-        error = np.mean((np.clip((frames + 1) / 2, 0, 1) - video[:, k:]) ** 2, axis=(2, 3, 4))
+        frames = model.rollout(tf.constant(video[:, :k]), horizon, tf.constant(noise)).numpy()
+        error = np.mean((np.clip(frames, 0, 1) - video[:, k:]) ** 2, axis=(2, 3, 4))
         psnr.append(10 * np.log10(1 / error))
     psnr = np.array(psnr)
     best = psnr[np.argmax(psnr.mean(axis=2), axis=0), np.arange(SAMPLED)]  # (B, N)

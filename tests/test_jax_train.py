@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from tests.jax_run import tiny_jax_config
-from tf_deepgifs.data import bouncing_balls, pipeline, splits
+from tf_deepgifs.data import bouncing_balls, pixels, splits
 from tf_deepgifs.training import jax_trainer, run_directory
 from tf_deepgifs.errors import UserError
 
@@ -72,8 +72,8 @@ def test_every_network_and_the_batchnorm_statistics_were_trained(jax_runs):
 def _validation_losses(model):
     """The TensorFlow model's test_step on the tiny run's 2 validation sequences."""
     config = bouncing_balls.DATASET_CONFIGS["paper"]
-    pixels = bouncing_balls.dataset_videos(config, "validation", range(2))[:, :4]
-    return model.test_step(pipeline.to_model_range(tf.constant(pixels)))
+    frames = bouncing_balls.dataset_videos(config, "validation", range(2))[:, :4]
+    return model.test_step(tf.constant(pixels.from_uint8(frames)))
 
 
 def test_jax_validation_losses_equal_the_tensorflow_models_on_the_same_weights(jax_runs):

@@ -95,14 +95,13 @@ def test_latent_feedback_generates_from_the_predicted_latents_alone(tmp_path):
     model.set_weights(frames_model.get_weights())
     videos = ball_videos(batch=3, frames=6)
 
-    mean, _ = model.encoder(videos[:, :2].reshape((-1, 64, 64, 1)), training=False)
-    mean = np.reshape(mean, (3, 2, -1))
+    mean, _, _ = model.encode_sequence(videos[:, :2], np.zeros((3, 2, 6), np.float32), training=False)
     state = model.predictor.initial_state(3)
     for k in range(2):
         latent, state = model.predictor.step(mean[:, k], state)
     expected = []
     for _ in range(4):  # each prediction read as it is: no frame is encoded
-        expected.append(model.decoder(latent, training=False))
+        expected.append(model.decode_latents(latent))
         latent, state = model.predictor.step(latent, state)
     generated = model(videos)
     np.testing.assert_allclose(generated, np.stack(expected, axis=1), atol=1e-5)

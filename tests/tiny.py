@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from tf_deepgifs.data import bouncing_balls
+from tf_deepgifs.data import bouncing_balls, pixels
 from tf_deepgifs.config import ModelConfig
 from tf_deepgifs.data.splits import example_rng
 
@@ -14,7 +14,7 @@ TINY_ARGS = ["--encoder-filters", "4,8,8,8", "--latent-dim", "6", "--lstm-units"
 
 
 def ball_videos(batch=4, frames=6, seed=0):
-    """float32 (batch, frames, 64, 64, 1) in [-1, 1]: real Bouncing Balls sequences."""
+    """float32 (batch, frames, 64, 64, 1) in [0, 1]: real Bouncing Balls sequences."""
     rngs = [example_rng(seed, "train", i) for i in range(batch)]
     video = bouncing_balls.generate(rngs, frames, 2, 64).video
-    return (video.astype(np.float32) / 127.5 - 1.0)
+    return pixels.from_uint8(video)

@@ -7,15 +7,7 @@ sees the same batches an uninterrupted run would.
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-
-def to_model_range(video):
-    """uint8 video [0, 255] --> float32 [-1, 1], the decoder's tanh range."""
-    return tf.cast(video, tf.float32) / 127.5 - 1.0
-
-
-def to_pixels(video):
-    """float [-1, 1] --> uint8 [0, 255]."""
-    return tf.cast(tf.round((tf.clip_by_value(video, -1.0, 1.0) + 1.0) * 127.5), tf.uint8)
+from tf_deepgifs.data import pixels
 
 
 def videos(builder, split, batch_size, num_frames, seed, epoch=0, shuffle_buffer=0,
@@ -32,7 +24,7 @@ def videos(builder, split, batch_size, num_frames, seed, epoch=0, shuffle_buffer
       repeat: cycle over the split without end (for training epochs of fixed length).
 
     Returns:
-      `tf.data.Dataset` of float32 (batch_size, num_frames, H, W, C) in [-1, 1].
+      `tf.data.Dataset` of float32 (batch_size, num_frames, H, W, C) in [0, 1].
     """
     order_seed = seed * 1_000_003 + epoch
     shuffle = shuffle_buffer > 0
@@ -48,7 +40,7 @@ def videos(builder, split, batch_size, num_frames, seed, epoch=0, shuffle_buffer
     if repeat:
         dataset = dataset.repeat()
     dataset = dataset.batch(batch_size, drop_remainder=True)
-    dataset = dataset.map(to_model_range, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.map(pixels.from_uint8, num_parallel_calls=tf.data.AUTOTUNE)
     options = tf.data.Options()
     options.deterministic = True
     # Few TFDS shards: shard by element, not by file, over several workers.
@@ -66,7 +58,7 @@ def examples(builder, split, num_frames, batch_size, limit):
     has_balls = "positions" in builder.info.features
 
     def select(example):
-        kept = {"video": tf.cast(example["video"][:num_frames], tf.float32) / 255.0}
+        kept = {"video": pixels.from_uint8(example["video"][:num_frames])}
         if has_balls:
             kept["positions"] = example["positions"][:num_frames]
             kept["radius"] = example["radius"]

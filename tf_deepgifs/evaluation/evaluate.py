@@ -82,8 +82,7 @@ def compiled_rollout(model, context_frames, horizon, frame_shape):
 
     @tf.function(input_signature=signature)
     def rollout(context, noise):
-        generated = model.rollout(context * 2.0 - 1.0, horizon, noise, training=False)
-        return tf.clip_by_value((generated + 1.0) / 2.0, 0.0, 1.0)
+        return tf.clip_by_value(model.rollout(context, horizon, noise, training=False), 0.0, 1.0)
 
     return rollout
 

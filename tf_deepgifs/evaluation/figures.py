@@ -138,15 +138,15 @@ def latent_traversal(folder, model, frames, dims, steps):
     Returns:
       the file name written.
     """
-    mean, _ = model.encoder(frames * 2.0 - 1.0, training=False)
-    mean = np.asarray(mean)
+    zeros = np.zeros((len(frames), 1, model.config.latent_dim), np.float32)
+    mean = np.asarray(model.encode_sequence(frames[:, None], zeros, training=False)[0][:, 0])
     spread = mean.std(axis=0)
     chosen = np.argsort(-spread)[: min(dims, mean.shape[1])]
     low, high = np.percentile(mean[:, chosen], [1, 99], axis=0)
     latents = np.repeat(mean[:1], len(chosen) * steps, axis=0)
     for row, dim in enumerate(chosen):
         latents[row * steps : (row + 1) * steps, dim] = np.linspace(low[row], high[row], steps)
-    decoded = (np.asarray(model.decoder(latents, training=False)) + 1.0) / 2.0
+    decoded = np.asarray(model.decode_latents(latents))
     height = frames.shape[1]
     figure, axes = plt.subplots(figsize=(steps * 0.75 + 2.0, len(chosen) * 0.75 + 0.6))
     _show(axes, tile(decoded, len(chosen)))

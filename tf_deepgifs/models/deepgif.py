@@ -15,6 +15,14 @@ Data flow, with K context frames and T frames per video:
                     (or z_hat[t+1] itself, with ModelConfig.generation_feedback "latent")
     scheduled:      per sequence and step, the own frame with probability p (0 -> 1)
 
+Generation is one step repeated (`generation_step`): a predicted latent in, its frame and
+the LSTM's next input out. The model's rollout, the exported generator and horizon tuning
+all take that step, so how a model feeds back (`generation_feedback`) is said once.
+
+Frames enter and leave the model in [0, 1] (`tf_deepgifs.data.pixels`); inside, the
+encoder and the discriminator read and the decoder writes [-1, 1], and the losses are
+computed there, as in the paper's code.
+
 Generated frames are decoded, and re-encoded when fed back, with the BatchNorm layers'
 moving statistics in training too: generation has no batch to take statistics from. With
 the batch's statistics, the decoder normalises away any per-channel offset and scale of
@@ -30,6 +38,7 @@ from keras import ops
 
 from tf_deepgifs.models import losses
 from tf_deepgifs.config import TRAINING_MODES
+from tf_deepgifs.data import pixels
 from tf_deepgifs.models.decoder import Decoder
 from tf_deepgifs.models.discriminator import Discriminator
 from tf_deepgifs.models.encoder import Encoder, sample_latent
@@ -49,8 +58,8 @@ class DeepGIF(keras.Model):
     """The LSTM-VAE-GAN of DeepGIFs.
 
     `call(videos)` is the deterministic generation users get: from the first K frames of
-    `videos` (B, T, H, W, C) in [-1, 1] it generates the remaining T - K frames,
-    (B, T - K, H, W, C) in [-1, 1], each generated frame fed back through the encoder
+    `videos` (B, T, H, W, C) in [0, 1] it generates the remaining T - K frames,
+    (B, T - K, H, W, C) in [0, 1], each generated frame fed back through the encoder
     (or, with `generation_feedback` "latent", each predicted latent as it is).
 
     Args:
@@ -154,22 +163,49 @@ class DeepGIF(keras.Model):
     # Forward passes (backend-portable).
 
     def encode_sequence(self, videos, noise, training=None):
-        """videos (B, T, H, W, C) --> mean, log_variance, z: each (B, T, latent_dim)."""
+        """videos (B, T, H, W, C) in [0, 1] --> mean, log_variance, z: each (B, T, L)."""
         batch, frames = ops.shape(videos)[0], videos.shape[1]
-        mean, log_variance = self.encoder(self._flatten_time(videos), training=training)
+        mean, log_variance = self.encoder(
+            self._flatten_time(pixels.to_network_range(videos)), training=training)
         mean = ops.reshape(mean, (batch, frames, -1))
         log_variance = ops.reshape(log_variance, (batch, frames, -1))
         return mean, log_variance, sample_latent(mean, log_variance, noise)
 
+    def decode_latents(self, latents):
+        """latents (B, L) --> frames (B, H, W, C) in [0, 1], as generation decodes them."""
+        return pixels.from_network_range(self.decoder(latents, training=GENERATING))
+
     def teacher_forced(self, latents, training=None):
-        """Ground-truth latents (B, T, L) --> predicted frames K..T-1 (B, T - K, H, W, C)."""
+        """Ground-truth latents (B, T, L) --> predicted frames K..T-1 (B, T - K, H, W, C)
+        in [-1, 1]."""
         next_latents = self.predictor(latents[:, :-1], training=training)
-        return self.decode_sequence(next_latents[:, self.context_frames - 1 :], GENERATING)
+        return self._decode_sequence(next_latents[:, self.context_frames - 1 :], GENERATING)
+
+    def generation_step(self, latent, noise=None, kernels=None):
+        """One generated frame, and what the LSTM reads next.
+
+            z_n --Decoder--> x_n;   next input: z_n ("latent")  or  sample(Encoder(x_n)) ("frames")
+
+        Args:
+          latent: (B, L) z_n, the LSTM's prediction of frame n.
+          noise: optional (B, L) standard normal, sampling x_n's re-encoded latent with
+            "frames" feedback; None takes its mean. Unused with "latent" feedback.
+          kernels: the decoder's `transposed_kernels()`, folded once for many steps.
+
+        Returns:
+          frame x_n (B, H, W, C) in [-1, 1] and the next input (B, L). The decoder and
+          encoder run with their moving statistics, in training too (see the module's doc).
+        """
+        frame = self.decoder(latent, training=GENERATING, transposed_kernels=kernels)
+        if self.config.generation_feedback == "latent":
+            return frame, latent
+        mean, log_variance = self.encoder(frame, training=GENERATING)
+        return frame, mean if noise is None else sample_latent(mean, log_variance, noise)
 
     def closed_loop(self, context_latents, num_frames, feedback_noise, teacher_latents=None,
                     use_own=None, training=None):
-        """Generates `num_frames` frames, feeding each one back through the encoder, or with
-        `ModelConfig.generation_feedback` "latent" feeding back the predicted latent itself.
+        """Generates `num_frames` frames by `generation_step`, each one's next input fed
+        back to the LSTM as an input, not as a path for gradients.
 
         Args:
           context_latents: (B, K, L) latents of the context frames, read first.
@@ -181,30 +217,28 @@ class DeepGIF(keras.Model):
           use_own: optional bool (B, N - 1); None feeds the own frame everywhere.
 
         Returns:
-          (B, N, H, W, C) frames in [-1, 1]; the same in training and in generation (the
-          decoder and the encoder run with their moving statistics; see the module's doc).
+          (B, N, H, W, C) frames in [-1, 1]; the same in training and in generation.
         """
         state = self.predictor.initial_state(ops.shape(context_latents)[0])
         for k in range(context_latents.shape[1]):
             latent, state = self.predictor.step(context_latents[:, k], state, training=training)
         frames, kernels = [], self.decoder.transposed_kernels()  # folded once for all frames
         for n in range(num_frames):
-            frame = self.decoder(latent, training=GENERATING, transposed_kernels=kernels)
+            last = n == num_frames - 1
+            frame, fed_back = self.generation_step(
+                latent, None if last else feedback_noise[:, n], kernels)
             frames.append(frame)
-            if n == num_frames - 1:
+            if last:
                 break
-            if self.config.generation_feedback == "latent":
-                fed_back = ops.stop_gradient(latent)
-            else:
-                mean, log_variance = self.encoder(frame, training=GENERATING)
-                fed_back = ops.stop_gradient(sample_latent(mean, log_variance, feedback_noise[:, n]))
+            fed_back = ops.stop_gradient(fed_back)
             if use_own is not None:
                 fed_back = ops.where(use_own[:, n, None], fed_back, teacher_latents[:, n])
             latent, state = self.predictor.step(fed_back, state, training=training)
         return ops.stack(frames, axis=1)
 
     def rollout(self, context, num_frames, noise=None, training=False):
-        """Generation: context frames (B, K, H, W, C) --> (B, num_frames, H, W, C).
+        """Generation: context frames (B, K, H, W, C) --> (B, num_frames, H, W, C), all in
+        [0, 1].
 
         noise: optional (B, num_frames, L) standard-normal noise; entry 0 samples the last
         context frame's latent, entry n the latent of generated frame n - 1. None gives the
@@ -218,10 +252,11 @@ class DeepGIF(keras.Model):
         # Earlier context frames use their mean; the last one takes the first noise entry.
         last = sample_latent(mean[:, -1], log_variance[:, -1], noise[:, 0])
         context_latents = ops.concatenate([mean[:, :-1], last[:, None]], axis=1)
-        return self.closed_loop(context_latents, num_frames, noise[:, 1:], training=training)
+        frames = self.closed_loop(context_latents, num_frames, noise[:, 1:], training=training)
+        return pixels.from_network_range(frames)
 
-    def decode_sequence(self, latents, training=None):
-        """latents (B, T, L) --> frames (B, T, H, W, C)."""
+    def _decode_sequence(self, latents, training=None):
+        """latents (B, T, L) --> frames (B, T, H, W, C) in [-1, 1]."""
         batch, frames = ops.shape(latents)[0], latents.shape[1]
         images = self.decoder(ops.reshape(latents, (-1, latents.shape[-1])), training=training)
         return ops.reshape(images, (batch, frames) + tuple(images.shape[1:]))
@@ -289,12 +324,14 @@ class DeepGIF(keras.Model):
     def compute_losses(self, videos, noise, training, sampling_probability):
         """Every loss and metric of one batch, as a dict of scalars (backend-portable).
 
-        videos (B, T, H, W, C) in [-1, 1]; noise: {stream: (B, ...)} of the shapes
+        videos (B, T, H, W, C) in [0, 1]; noise: {stream: (B, ...)} of the shapes
         `noise_shapes` gives (standard normal; "coin" uniform in [0, 1)); the
-        sampling probability is scheduled mode's chance of feeding the own frame.
+        sampling probability is scheduled mode's chance of feeding the own frame. The
+        losses compare frames in the networks' [-1, 1].
         """
         mean, log_variance, latents = self.encode_sequence(videos, noise["latent"], training)
-        reconstructions = self.decode_sequence(latents, training)
+        videos = pixels.to_network_range(videos)
+        reconstructions = self._decode_sequence(latents, training)
         predictions = self._predict(latents, noise, training, sampling_probability)
         real = self._flatten_time(videos[:, self.context_frames :])
         fake = ops.concatenate(
@@ -325,7 +362,7 @@ class DeepGIF(keras.Model):
         return values
 
     def train_step(self, videos):
-        """One update of both players on a batch of videos (B, T, H, W, C) in [-1, 1]."""
+        """One update of both players on a batch of videos (B, T, H, W, C) in [0, 1]."""
         import tensorflow as tf
 
         step = self.g_optimizer.iterations
@@ -350,13 +387,16 @@ class DeepGIF(keras.Model):
 
     def validation_losses(self, videos):
         """Every loss with running BatchNorm statistics and z = mean, plus the free
-        rollout's MSE: a dict of scalars (backend-portable; both trainers validate with it)."""
+        rollout's MSE (on [-1, 1], as the losses): a dict of scalars (backend-portable;
+        both trainers validate with it). videos (B, T, H, W, C) in [0, 1]."""
         batch = ops.shape(videos)[0]
         zeros = {name: ops.zeros((batch,) + tuple(shape))
                  for name, shape in self.noise_shapes(videos.shape[1]).items()}
         values = self.compute_losses(videos, zeros, False, 1.0)
+        generated = ops.cast(self(videos, training=False), "float32")
         values["rollout"] = losses.mean_squared_error(
-            ops.cast(self(videos, training=False), "float32"), videos[:, self.context_frames :])
+            pixels.to_network_range(generated),
+            pixels.to_network_range(videos[:, self.context_frames :]))
         return values
 
     def test_step(self, videos):

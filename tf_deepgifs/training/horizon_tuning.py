@@ -48,7 +48,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from tf_deepgifs.data import ball_detector, pipeline, registry
+from tf_deepgifs.data import ball_detector, pipeline, pixels, registry
 from tf_deepgifs.training import run_directory
 from tf_deepgifs.errors import UserError
 
@@ -57,7 +57,7 @@ CHECKPOINT_FILE = "tuning_checkpoint.npz"  # the state at the last validation; g
 
 
 def split_batches(builder, split, num_frames, limit, batch_size):
-    """The first `limit` videos of a split (0: all) in batches, float32 in [-1, 1]."""
+    """The first `limit` videos of a split (0: all) in batches, float32 in [0, 1]."""
     taken = 0
     for videos in pipeline.videos(builder, split, batch_size, num_frames, seed=0):
         videos = videos[: limit - taken] if limit else videos
@@ -72,78 +72,57 @@ def encode(model, batches):
 
     Deterministic (z = mean), with BatchNorm's moving statistics, as generation encodes.
     """
-    means = tf.function(lambda frames: model.encoder(frames, training=False)[0])
-    encoded = [tf.reshape(means(tf.reshape(videos, (-1,) + tuple(videos.shape[2:]))),
-                          (videos.shape[0], videos.shape[1], -1)).numpy()
-               for videos in batches]
+    means = tf.function(lambda videos: model.encode_sequence(
+        videos, tf.zeros(tf.concat([tf.shape(videos)[:2], [model.config.latent_dim]], 0)),
+        training=False)[0])
+    encoded = [means(videos).numpy() for videos in batches]
     if not encoded:
         raise UserError("No sequences to encode: the split is smaller than one batch.")
     return np.concatenate(encoded)
 
 
-def latent_rollout(predictor, latents, context_frames, feed_back=None):
-    """The LSTM fed its own predictions: latents (B, T, L) --> predicted (B, T - K, L).
+def latent_rollout(model, latents, context_frames):
+    """The LSTM fed its own predictions as the model generates: latents (B, T, L) -->
+    (predicted (B, T - K, L), fed back (B, T - K - 1, L)).
 
-    Reads the K context latents, then each prediction, passed through `feed_back`
-    (default: as it is), is the next input.
+    After the K context latents, each prediction goes through `model.generation_step`
+    and its next input is read: the prediction itself ("latent" feedback) or its frame
+    re-encoded ("frames"), with the gradient passed as if that round trip were the
+    identity (straight through). With the gradient of the frozen networks too, the LSTM
+    learnt to make faint balls whose round trip lands near the truth, and the right
+    count fell from 98% to 78% (results/notes.md).
     """
-    state = predictor.initial_state(ops.shape(latents)[0])
+    state = model.predictor.initial_state(ops.shape(latents)[0])
     for k in range(context_frames):
-        predicted, state = predictor.step(latents[:, k], state)
-    predictions = [predicted]
+        predicted, state = model.predictor.step(latents[:, k], state)
+    predictions, fed_back = [predicted], []
     for _ in range(latents.shape[1] - context_frames - 1):
-        predicted, state = predictor.step(
-            predicted if feed_back is None else feed_back(predicted), state)
+        _, next_input = model.generation_step(predicted)
+        fed_back.append(ops.stop_gradient(next_input))
+        straight_through = predicted + (fed_back[-1] - ops.stop_gradient(predicted))
+        predicted, state = model.predictor.step(straight_through, state)
         predictions.append(predicted)
-    return ops.stack(predictions, axis=1)
+    return ops.stack(predictions, axis=1), ops.stack(fed_back, axis=1)
 
 
-def round_trip(model):
-    """latent (B, L) --> the encoder's mean of the decoder's frame (B, L): what generation
-    feeds back for a prediction."""
-    return lambda latent: model.encoder(model.decoder(latent, training=False), training=False)[0]
-
-
-def frames_feedback(model):
-    """A `feed_back` for `latent_rollout` that feeds each prediction decoded and
-    re-encoded, as generation does, and the list it fills with those round trips.
-
-    The gradient passes as if the round trip were the identity (straight through): with
-    the gradient of the frozen networks too, the LSTM learnt to make faint balls whose
-    round trip lands near the truth, and the right count fell from 98% to 78%
-    (results/notes.md).
-    """
-    trips, trip_of = [], round_trip(model)
-
-    def feed_back(latent):
-        trip = ops.stop_gradient(trip_of(latent))
-        trips.append(trip)
-        return latent + (trip - ops.stop_gradient(latent))
-
-    return feed_back, trips
-
-
-def horizon_losses(model, latents, context_frames, first_frame_weight, feedback="latent",
-                   manifold_weight=0.0):
+def horizon_losses(model, latents, context_frames, first_frame_weight, manifold_weight=0.0):
     """{"latent": per-frame latent MSE (T - K,), "first_frame": image MSE, "manifold":
-    latent MSE of the fed-back predictions to their round trips ("frames" feedback; else
-    0), "loss": latent MSE + first_frame_weight * first_frame + manifold_weight * manifold}.
+    latent MSE of the fed-back inputs to the predictions they come from (0 with "latent"
+    feedback), "loss": latent MSE + first_frame_weight * first_frame + manifold_weight *
+    manifold}.
 
     latents (B, T, L): the encoder's means of real videos. The first frame's target is the
-    decoder's rendering of the true latent, so no pixels are needed. feedback: "latent"
-    feeds each prediction back as it is, "frames" decoded and re-encoded
-    (`frames_feedback`). The manifold term pulls a prediction towards the latent of the
-    frame it decodes to, where a real frame's latent already is (it survives the round
-    trip to 0.14 % of its variance).
+    decoder's rendering of the true latent, so no pixels are needed. The rollout feeds
+    back as the model generates (`latent_rollout`). The manifold term pulls a prediction
+    towards the latent of the frame it decodes to, where a real frame's latent already is
+    (it survives the round trip to 0.14 % of its variance).
     """
-    feed_back, trips = frames_feedback(model) if feedback == "frames" else (None, [])
-    predicted = latent_rollout(model.predictor, latents, context_frames, feed_back)
+    predicted, fed_back = latent_rollout(model, latents, context_frames)
     per_frame = ops.mean(ops.square(predicted - latents[:, context_frames:]), axis=(0, 2))
-    first = model.decoder(predicted[:, 0], training=False)
+    first = model.decoder(predicted[:, 0], training=False)  # in [-1, 1], as the losses
     target = ops.stop_gradient(model.decoder(latents[:, context_frames], training=False))
     first_frame = ops.mean(ops.square(first - target))
-    manifold = (ops.mean(ops.square(ops.stack(trips, axis=1) - predicted[:, :-1]))
-                if trips else ops.zeros(()))
+    manifold = ops.mean(ops.square(fed_back - predicted[:, :-1]))
     loss = ops.mean(per_frame) + first_frame_weight * first_frame + manifold_weight * manifold
     return {"latent": per_frame, "first_frame": first_frame, "manifold": manifold, "loss": loss}
 
@@ -173,7 +152,6 @@ class HorizonTuner:
         self.model = model
         self.context_frames = context_frames
         self.weight = options.first_frame_weight
-        self.feedback = options.feedback
         self.manifold_weight = options.manifold_weight
         self.optimizer = keras.optimizers.Adam(learning_rate_schedule(options))
         self.variables = model.predictor.trainable_variables
@@ -184,7 +162,7 @@ class HorizonTuner:
 
     def _losses(self, latents):
         return horizon_losses(self.model, latents, self.context_frames, self.weight,
-                              self.feedback, self.manifold_weight)
+                              self.manifold_weight)
 
     def _step(self, latents):
         with tf.GradientTape() as tape:
@@ -213,11 +191,11 @@ def validation_scores(generate, batches, context_frames, balls=None):
     errors, centre_errors, right_counts, start = [], [], [], 0
     for videos in batches:
         generated = generate(videos).numpy()
-        errors.append(np.mean(np.square(generated - videos[:, context_frames:].numpy())))
+        errors.append(np.mean(np.square(pixels.to_network_range(generated) - pixels.to_network_range(
+            videos[:, context_frames:].numpy()))))  # on [-1, 1], as training validates
         if balls is not None:
             positions = balls[0][start:start + len(generated), context_frames:]
-            found = ball_detector.motion_metrics((generated.mean(axis=-1) + 1) / 2, positions,
-                                                 balls[1])
+            found = ball_detector.motion_metrics(generated.mean(axis=-1), positions, balls[1])
             centre_errors.append(found["centre_error"])
             right_counts.append(found["right_count"])
         start += len(generated)

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 
-from tf_deepgifs.data import bouncing_balls
+from tf_deepgifs.data import bouncing_balls, pixels
 from tf_deepgifs.training import run_directory
 from tf_deepgifs.errors import UserError
 from tf_deepgifs.models.deepgif import NOISE_STREAMS
@@ -70,11 +70,6 @@ def simulated_videos(config, split, count, workers=None):
         parts = pool.map(bouncing_balls.dataset_videos, [config] * len(chunks),
                          [split] * len(chunks), chunks)
         return np.concatenate(list(parts))
-
-
-def to_model_range(pixels):
-    """uint8 pixels 0..255 --> float32 in [-1, 1], as pipeline.to_model_range."""
-    return pixels.astype("float32") / 127.5 - 1.0
 
 
 class JaxSteps:
@@ -135,14 +130,14 @@ class JaxSteps:
             values = self.model.compute_losses(videos, noise, True, probability)
         return values, [scope.get_current_value(v) for v in self.non_trainable]
 
-    def _train_step(self, state, pixels, step):
+    def _train_step(self, state, frames, step):
         """One update of both players: state, uint8 (B, T, H, W, C), step --> state, losses.
 
         As in DeepGIF.train_step, one forward pass; the generator's loss moves the
         generator's variables and the discriminator's loss the discriminator's.
         """
         generator, discriminator, non_trainable, g_slots, d_slots = state
-        videos = to_model_range(pixels)
+        videos = pixels.from_uint8(frames)
         noise = self._noise(step, videos.shape[0], videos.shape[1])
         probability = self.model.sampling_probability(step)
 
@@ -161,10 +156,10 @@ class JaxSteps:
             d_slots, d_gradients, discriminator)
         return (generator, discriminator, non_trainable, g_slots, d_slots), values
 
-    def _validation_step(self, state, pixels):
+    def _validation_step(self, state, frames):
         """`DeepGIF.validation_losses` with the state's values."""
         with keras.StatelessScope(state_mapping=self._mapping(*state[:3])):
-            return self.model.validation_losses(to_model_range(pixels))
+            return self.model.validation_losses(pixels.from_uint8(frames))
 
 
 def validate(steps, state, videos, batch_size):

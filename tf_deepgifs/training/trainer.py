@@ -21,7 +21,7 @@ import time
 import keras
 import tensorflow as tf
 
-from tf_deepgifs.data import pipeline, registry
+from tf_deepgifs.data import pipeline, pixels, registry
 from tf_deepgifs.errors import UserError
 from tf_deepgifs.training import distribution, run_directory, samples
 from tf_deepgifs.training.run_directory import Checkpoints, check_finite, default_run_dir, write_config
@@ -71,7 +71,7 @@ def write_sample(model, builder, config, path):
         config.train.seed)))
     generated = model(batch, training=False)
     samples.write_gif(path, samples.side_by_side(
-        pipeline.to_pixels(batch).numpy(), pipeline.to_pixels(generated).numpy(),
+        pixels.to_uint8(batch.numpy()), pixels.to_uint8(generated.numpy()),
         config.train.context_frames))
 
 
