@@ -1,43 +1,44 @@
-"""Sequences per second the training input pipeline delivers from a built dataset.
+"""Sequences per second the training input delivers from a built dataset.
 
-    python benchmarks/pipeline.py [--dataset bouncing_balls] [--data-dir DIR]
-        [--batch-size 32] [--batches 100]
+    python benchmarks/input_pipeline.py [--dataset bouncing_balls] [--data-dir DIR]
+        [--sequences 2000] [--batch-size 32] [--batches 100]
 
-Compare with what a train step consumes: batch_size / step time.
+Training reads the split into memory once (`tf_deepgifs.data.arrays.load`), then draws
+each batch by index (`arrays.batch_indices`): both are timed. Compare the second with
+what a train step consumes: batch_size / step time.
 """
 
 import argparse
 import json
-import os
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from tf_deepgifs.data import pipeline, registry  # noqa: E402
-from tf_deepgifs.config import DataConfig  # noqa: E402
+from tf_deepgifs.config import DataConfig
+from tf_deepgifs.data import arrays
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="bouncing_balls")
     parser.add_argument("--data-dir")
+    parser.add_argument("--sequences", type=int, default=2_000, help="read into memory")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--batches", type=int, default=100)
     args = parser.parse_args()
-    builder = registry.builder(args.dataset, args.data_dir)
-    batches = pipeline.videos(
-        builder, "train", args.batch_size, DataConfig().num_frames, seed=0,
-        shuffle_buffer=DataConfig().shuffle_buffer, repeat=True)
-    iterator = iter(batches)
-    next(iterator)  # warm-up: opens files, fills the shuffle buffer
+    data = DataConfig(dataset=args.dataset, data_dir=args.data_dir)
     started = time.perf_counter()
-    for _ in range(args.batches):
-        next(iterator)
-    seconds = time.perf_counter() - started
-    rate = args.batches * args.batch_size / seconds
-    print(f"{rate:.0f} sequences/s ({args.batches} batches of {args.batch_size} in {seconds:.1f} s)")
+    videos = arrays.load(data, "train", args.sequences, log=lambda line: None)["video"]
+    loading = time.perf_counter() - started
+    started = time.perf_counter()
+    for step in range(args.batches):
+        videos[arrays.batch_indices(0, step, len(videos), args.batch_size, len(videos) // args.batch_size)]
+    drawing = time.perf_counter() - started
+    load_rate = len(videos) / loading
+    rate = args.batches * args.batch_size / drawing
+    print(f"read into memory: {load_rate:.0f} sequences/s ({len(videos)} in {loading:.1f} s); "
+          f"batches drawn: {rate:.0f} sequences/s ({args.batches} batches of {args.batch_size})")
     print(json.dumps({"benchmark": "input_pipeline", "dataset": args.dataset, "batch": args.batch_size,
-                      "batches": args.batches, "sequences_per_second": rate}))
+                      "batches": args.batches, "sequences_per_second": rate,
+                      "loaded": len(videos), "loaded_per_second": load_rate}))
 
 
 if __name__ == "__main__":

@@ -293,15 +293,17 @@ def pipeline_section(results):
         record, _, command = results["pipeline"]
         step = results["tensorflow"][0]
         consumed = step["batch"] / step["seconds"]
-        lines.append(f"tf.data delivers {record['sequences_per_second']:.0f} sequences/s from the "
-                     f"built Bouncing Balls; a train step consumes {consumed:.1f} sequences/s: "
+        lines.append(f"Training reads the split into memory once at {record['loaded_per_second']:.0f} "
+                     f"sequences/s from the built Bouncing Balls, then draws batches at "
+                     f"{record['sequences_per_second']:.0f} sequences/s; a train step consumes "
+                     f"{consumed:.1f} sequences/s: "
                      f"{record['sequences_per_second'] / consumed:.0f}x headroom. (`{command}`)\n")
     else:
         lines.append("Not measured: the dataset was not built.\n")
     if "builds" in results:
         lines += ["Building each dataset from scratch (train 80,000 + validation 10,000 + test "
                   "10,000 sequences; Moving MNIST from stand-in digits in MNIST's file format, "
-                  "written by `tf_deepgifs.testing.write_fake_mnist`):\n",
+                  "written by `tf_deepgifs.data.testing.write_fake_mnist`):\n",
                   "| dataset | wall time | peak MiB | command |", "| --- | --- | --- | --- |"]
         for dataset, (seconds, memory, command) in results["builds"].items():
             lines.append(f"| {dataset} | {seconds // 60:.0f} min {seconds % 60:.0f} s | {memory:.0f} | `{command}` |")

@@ -3,7 +3,7 @@
     python benchmarks/torch_reference.py [--batch-size 32] [--frames 20] [--steps 3]
         [--channels-last] [--transposed-decoder]
 
-The same networks, shapes and step as `tf_deepgifs` (`DeepGIF.train_step`, teacher
+The same networks, shapes and step as `tf_deepgifs` (the training loop's step, teacher
 forced): encoder, LSTM and decoder trained on reconstruction + prediction + lambda_gan *
 GAN + lambda_kl * KL, the discriminator on its BCE, each player's gradients from the same
 forward pass, two Adam optimizers. Benchmark only: it is not trained or tested for

@@ -2,9 +2,11 @@
 
     python benchmarks/train_step.py [--batch-size 32] [--frames 20] [--mode teacher_forced]
         [--steps 3]
+    KERAS_BACKEND=jax python benchmarks/train_step.py ...   the same step under JAX
 
-Random videos of the paper's shape; the step is `DeepGIF.train_step` in a tf.function,
-as `train.py` runs it on one device.
+Random videos of the paper's shape; the step is the training loop's, as `python -m
+tf_deepgifs train` takes it (tf_deepgifs/training/backends.py), on the backend Keras
+runs on and on every device it finds.
 """
 
 import argparse
@@ -16,9 +18,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from tf_deepgifs.training import run_directory  # noqa: E402  (first: it switches oneDNN on before TF loads)
-import tensorflow as tf  # noqa: E402
+import keras  # noqa: E402  (after tf_deepgifs: it switches oneDNN on before TF loads)
+
 from tf_deepgifs.config import Config, DataConfig, TrainConfig  # noqa: E402
+from tf_deepgifs.training import backends, distribution, joint_training, run_directory  # noqa: E402
 
 
 def main():
@@ -31,25 +34,34 @@ def main():
     parser.add_argument("--precision", default="float32", help="float32 or mixed_bfloat16")
     args = parser.parse_args()
     config = Config(train=TrainConfig(batch_size=args.batch_size, mode=args.mode,
-                                      precision=args.precision),
+                                      precision=args.precision, jit_compile=args.jit_compile),
                     data=DataConfig(num_frames=args.frames))
     shape = (args.frames, 64, 64, 1)
-    model = run_directory.build_model(config, shape)
-    videos = tf.constant(np.random.default_rng(0).uniform(-1, 1, (args.batch_size,) + shape), tf.float32)
-    step = tf.function(model.train_step, jit_compile=args.jit_compile)
+    devices = distribution.for_backend()
+    with devices.scope():
+        model = run_directory.build_model(config, shape)
+    videos = np.random.default_rng(0).integers(0, 256, (args.batch_size,) + shape, np.uint8)
+    stage = joint_training.JointTraining(config, model, videos, videos, steps_per_epoch=1)
+    backend = backends.make_backend(stage, devices)
+    backend.start()
+
+    def step(index):
+        return float(backend.train_step({"video": videos}, index)["g_loss"])  # waits for it
+
     started = time.perf_counter()
-    step(videos)["g_loss"].numpy()
+    step(0)
     tracing = time.perf_counter() - started
     times = []
-    for _ in range(args.steps):
+    for index in range(1, args.steps + 1):
         started = time.perf_counter()
-        step(videos)["g_loss"].numpy()
+        step(index)
         times.append(time.perf_counter() - started)
     seconds = float(np.median(times))
     print(f"{args.mode}, batch {args.batch_size} x {args.frames} frames: {seconds:.2f} s per step, "
           f"{args.batch_size * args.frames / seconds:.1f} frames/s (median of {args.steps}; "
           f"first call {tracing:.1f} s{', XLA' if args.jit_compile else ''}, {args.precision})")
-    print(json.dumps({"benchmark": "train_step", "framework": "tensorflow", "version": tf.__version__,
+    print(json.dumps({"benchmark": "train_step", "framework": keras.backend.backend(),
+                      "version": keras.version(), "devices": devices.count,
                       "jit_compile": args.jit_compile, "precision": args.precision, "batch": args.batch_size, "frames": args.frames,
                       "seconds": seconds, "first_call": tracing, "steps": args.steps}))
 

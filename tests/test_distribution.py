@@ -1,5 +1,6 @@
 """Distributed training makes the same updates as one device."""
 
+import dataclasses
 import json
 import os
 import socket
@@ -11,34 +12,47 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.tiny import TINY_ARGS, TINY_MODEL, ball_videos
-from tf_deepgifs.training import distribution, run_directory, trainer
+from tests.tiny import TINY_ARGS, TINY_MODEL, ball_pixels, started_joint_training
+from tf_deepgifs.training import distribution, run_directory
 from tf_deepgifs.config import Config, DataConfig, TrainConfig
 
 
-def _config(mode):
-    return Config(model=TINY_MODEL, train=TrainConfig(batch_size=4, mode=mode),
+def _config(mode, batch_size=4):
+    return Config(model=TINY_MODEL, train=TrainConfig(batch_size=batch_size, mode=mode),
                   data=DataConfig(num_frames=5))
 
 
+class _ZeroNoise:
+    """Stands in for a backend's noise: zeros of the same shapes (the noise is the one
+    thing a different split of the batch may change)."""
+
+    def __init__(self, backend):
+        self.draw = backend._noise
+
+    def __call__(self, batch_size, step):
+        return {k: tf.zeros_like(x) for k, x in self.draw(batch_size, step).items()}
+
+
 def _one_step(config, strategy, initial_weights, videos, jit_compile=False):
-    """Weights and metrics after one distributed step with SGD and zero sampling noise."""
-    model = run_directory.build_model(config, videos.shape[1:], strategy.scope())
-    with strategy.scope():
+    """Weights and losses after one step of the training loop's TensorFlow step, SGD and
+    zero sampling noise, on `strategy`."""
+    config = dataclasses.replace(config, train=dataclasses.replace(
+        config.train, jit_compile=jit_compile, batch_size=len(videos)))
+    devices = distribution.tensorflow_devices(strategy)
+    with devices.scope():
+        model = run_directory.build_model(config, videos.shape[1:])
         model.compile(keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1))
         model.build_optimizers()
     model.set_weights(initial_weights)
-    noise = model._replica_noise
-    model._replica_noise = lambda v, s: {k: tf.zeros_like(x) for k, x in noise(v, s).items()}
-    step = trainer.distributed(strategy, model, model.train_step, jit_compile)
-    for batch in strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(videos)):
-        logs = step(batch)
+    stage, backend = started_joint_training(config, videos, strategy, model)
+    backend._noise = _ZeroNoise(backend)
+    logs = backend.train_step({"video": videos}, 0)
     return model.get_weights(), {name: float(value) for name, value in logs.items()}
 
 
 def test_an_xla_compiled_step_updates_as_the_plain_one():
     config = _config("teacher_forced")
-    videos = ball_videos(batch=2, frames=5)
+    videos = ball_pixels(batch=2, frames=5)
     initial = run_directory.build_model(config, videos.shape[1:]).get_weights()
     plain, plain_logs = _one_step(config, tf.distribute.get_strategy(), initial, videos)
     xla, xla_logs = _one_step(config, tf.distribute.get_strategy(), initial, videos, jit_compile=True)
@@ -49,6 +63,12 @@ def test_an_xla_compiled_step_updates_as_the_plain_one():
     for index, (a, b, start) in enumerate(zip(plain, xla, initial)):
         np.testing.assert_allclose(b - start, a - start, rtol=0.05, atol=5e-4, err_msg=str(index))
     assert not np.allclose(plain[0], initial[0]), "the step must have moved the weights"
+
+
+def _mirrored():
+    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    assert mirrored.num_replicas_in_sync == 2
+    return mirrored
 
 
 @pytest.mark.parametrize("mode", ["teacher_forced", "rollout"])
@@ -62,12 +82,10 @@ def test_two_replicas_update_as_one_device(mode):
     that this tiny untrained network amplifies to about 1e-3.)
     """
     config = _config(mode)
-    half = ball_videos(batch=2, frames=5)
+    half = ball_pixels(batch=2, frames=5)
     initial = run_directory.build_model(config, half.shape[1:]).get_weights()
-    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    assert mirrored.num_replicas_in_sync == 2
     one, one_logs = _one_step(config, tf.distribute.get_strategy(), initial, half)
-    two, two_logs = _one_step(config, mirrored, initial, np.concatenate([half, half]))
+    two, two_logs = _one_step(config, _mirrored(), initial, np.concatenate([half, half]))
     for name in one_logs:
         assert two_logs[name] == pytest.approx(one_logs[name], rel=1e-5, abs=1e-6), name
     for index, (a, b) in enumerate(zip(one, two)):  # BatchNorm's moving statistics too
@@ -75,16 +93,37 @@ def test_two_replicas_update_as_one_device(mode):
     assert not np.allclose(one[0], initial[0]), "the step must have moved the weights"
 
 
+def _moving_statistics(model_weights, model):
+    return [w for w, v in zip(model_weights, model.weights) if "moving" in v.path]
+
+
+def test_under_tensorflow_each_replica_normalises_by_its_own_rows():
+    """TensorFlow's promise (distribution.py): the chief's BatchNorm statistics after a step
+    on [a, b, c, d] over 2 replicas are those of one device on its rows [a, b], not of
+    the whole batch."""
+    config = _config("teacher_forced")
+    videos = ball_pixels(batch=4, frames=5)
+    model = run_directory.build_model(config, videos.shape[1:])
+    initial = model.get_weights()
+    two, _ = _one_step(config, _mirrored(), initial, videos)
+    first_half, _ = _one_step(config, tf.distribute.get_strategy(), initial, videos[:2])
+    whole, _ = _one_step(config, tf.distribute.get_strategy(), initial, videos)
+    for ours, rows, everything in zip(*(_moving_statistics(w, model)
+                                        for w in (two, first_half, whole))):
+        np.testing.assert_allclose(ours, rows, rtol=1e-4, atol=1e-6)
+    assert any(not np.allclose(ours, everything, rtol=1e-3, atol=1e-5) for ours, everything in zip(
+        _moving_statistics(two, model), _moving_statistics(whole, model)))
+
+
 def test_each_sequence_gets_the_same_noise_however_the_batch_is_split():
     config = _config("rollout")
-    videos = tf.constant(ball_videos(batch=4, frames=5))
+    videos = ball_pixels(batch=4, frames=5)
     step = tf.constant(3, tf.int64)
-    single = run_directory.build_model(config, videos.shape[1:])
-    expected = single._replica_noise(videos, step)["latent"]
-    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    model = run_directory.build_model(config, videos.shape[1:], mirrored.scope())
-    batch = next(iter(mirrored.experimental_distribute_dataset(tf.data.Dataset.from_tensors(videos))))
-    per_replica = mirrored.run(tf.function(lambda v: model._replica_noise(v, step)["latent"]), args=(batch,))
+    _, single = started_joint_training(config, videos)
+    expected = single._noise(4, step)["latent"]
+    mirrored = _mirrored()
+    _, backend = started_joint_training(config, videos, mirrored)
+    per_replica = mirrored.run(tf.function(lambda: backend._noise(2, step)["latent"]))
     np.testing.assert_array_equal(tf.concat(mirrored.experimental_local_results(per_replica), 0), expected)
 
 
@@ -92,6 +131,7 @@ def test_strategy_choice_follows_tf_config(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     assert distribution.cluster_size() == 0
     assert distribution.make_strategy() is tf.distribute.get_strategy()
+    assert distribution.tensorflow_devices().chief
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1", "b:2"]},
                                                 "task": {"type": "worker", "index": 0}}))
     assert distribution.cluster_size() == 2

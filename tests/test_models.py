@@ -7,8 +7,8 @@ import keras
 import numpy as np
 import pytest
 
-from tests.tiny import TINY_MODEL, ball_videos
-from tf_deepgifs.config import Config, ModelConfig, TrainConfig
+from tests.tiny import TINY_MODEL, ball_pixels, ball_videos, started_joint_training
+from tf_deepgifs.config import Config, DataConfig, ModelConfig, TrainConfig
 from tf_deepgifs.models import Decoder, DeepGIF, Discriminator, Encoder, Predictor
 
 PAPER = ModelConfig()
@@ -129,8 +129,11 @@ def test_trained_deepgif_saved_and_reloaded_gives_identical_outputs(tmp_path):
     model.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3))
     model.build_optimizers()
     videos = ball_videos(batch=4, frames=6)
-    for _ in range(2):
-        model.train_step(videos)  # moves weights and BatchNorm statistics off their start
+    config = Config(model=model.config, data=DataConfig(num_frames=6),
+                    train=TrainConfig(context_frames=2, batch_size=4))
+    _, backend = started_joint_training(config, ball_pixels(batch=4, frames=6), model=model)
+    for step in range(2):  # moves weights and BatchNorm statistics off their start
+        backend.train_step({"video": ball_pixels(batch=4, frames=6)}, step)
     model.save(tmp_path / "model.keras")
     reloaded = keras.saving.load_model(tmp_path / "model.keras")
     assert isinstance(reloaded, DeepGIF) and reloaded.context_frames == 2

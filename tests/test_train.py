@@ -4,6 +4,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -13,10 +14,11 @@ import imageio.v2 as imageio
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tests.tiny import TINY_ARGS, TINY_MODEL
 from tf_deepgifs.data import bouncing_balls
-from tf_deepgifs.training import run_directory, trainer
+from tf_deepgifs.training import joint_training, run_directory
 from tf_deepgifs.cli import main
 from tf_deepgifs.config import Config, DataConfig, TrainConfig
 from tf_deepgifs.errors import UserError
@@ -61,7 +63,12 @@ def finished_run(small_data, tmp_path_factory):
     return run_dir
 
 
-def test_a_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(
+def _history(run_dir):
+    return [{k: v for k, v in line.items() if k != "seconds"}
+            for line in run_directory.History(run_dir).lines()]
+
+
+def test_a_killed_run_resumes_to_the_weights_and_history_of_an_uninterrupted_one(
         small_data, finished_run, tmp_path):
 
     killed_dir = tmp_path / "killed"
@@ -73,13 +80,22 @@ def test_a_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_one(
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)  # in the second epoch, with no warning
     process.wait()
+    half_written = killed_dir / "checkpoints" / "partial_5.weights.h5"
+    half_written.write_bytes(b"what a kill leaves")  # as if killed while writing step 5's
     resumed = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "Resuming" in resumed.stdout
+    assert not half_written.exists()
 
     assert run_directory.Checkpoints(killed_dir / "checkpoints", 1).latest().name == "step_6.weights.h5"
     for a, b in zip(_final_weights(finished_run), _final_weights(killed_dir)):
         np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-5, atol=1e-6, err_msg=a.path)
+    ours, theirs = _history(killed_dir), _history(finished_run)
+    assert [(line["split"], line["step"]) for line in ours] == [
+        (line["split"], line["step"]) for line in theirs]
+    for one, other in zip(ours, theirs):
+        for name in one.keys() - {"split", "step"}:
+            np.testing.assert_allclose(one[name], other[name], rtol=1e-5, err_msg=name)
 
 
 def test_a_run_logs_its_history_and_keeps_the_networks_of_its_best_validation(finished_run):
@@ -107,7 +123,7 @@ def test_a_new_run_can_start_from_saved_networks_with_fresh_optimizers(tmp_path)
     run_directory.save_inference_model(source, (4, 64, 64, 1), tmp_path / "source.keras")
     fine_tuned = _tiny_model(context_frames=2, seed=1)  # other training settings, other init
     empty = run_directory.Checkpoints(tmp_path / "checkpoints", 1)
-    assert run_directory.restore_latest(fine_tuned, empty, str(tmp_path / "source.keras")) == 0
+    assert run_directory.restore_latest(fine_tuned, empty, str(tmp_path / "source.keras")) == (0, {})
     assert len(fine_tuned.weights) == len(source.weights)
     for a, b in zip(source.weights, fine_tuned.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
@@ -149,9 +165,28 @@ def test_a_non_finite_loss_stops_training_naming_the_step():
         run_directory.check_finite({"g_loss": float("inf")}, 9, "runs/x")
 
 
+def test_the_loop_stops_at_the_first_non_finite_step_and_keeps_the_checkpoint_before(
+        small_data, tmp_path, monkeypatch, capsys):
+    """Losses are read back every few steps, but each step's are checked and named: here
+    the fifth step (index 4) diverges between the logs at steps 3 and 6."""
+    losses = joint_training.JointTraining.losses
+
+    def diverging_at_index_4(self, batch, noise, step, training):
+        values = losses(self, batch, noise, step, training)
+        values["g_loss"] = values["g_loss"] + tf.where(step == 4, np.nan, 0.0)
+        return values
+
+    monkeypatch.setattr(joint_training.JointTraining, "losses", diverging_at_index_4)
+    run_dir = tmp_path / "run"
+    argv = _train_command(small_data, run_dir)[3:] + ["--checkpoint-every", "100"]
+    assert main(argv) == 2
+    assert "error: Step 5: g_loss became nan" in capsys.readouterr().err
+    assert run_directory.Checkpoints(run_dir / "checkpoints", 1).latest().name == "step_3.weights.h5"
+
+
 def test_every_config_field_is_a_command_line_option(monkeypatch):
     seen = {}
-    monkeypatch.setattr(trainer, "train", lambda config, preset, minutes: seen.update(
+    monkeypatch.setattr(joint_training, "train", lambda config, preset, minutes: seen.update(
         config=config, preset=preset, minutes=minutes))
     assert main(["train", "--preset", "smoke", "--encoder-filters", "4,8,8,8", "--steps-per-epoch",
                  "none", "--mode", "rollout", "--lambda-kl", "0.5", "--dataset", "moving_mnist",
@@ -186,7 +221,8 @@ def test_make_train_then_make_export_run_end_to_end(tmp_path):
          f"ARGS=--run-dir {run_dir}"],
         cwd=REPO, env=ENV, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    assert "ETA" in result.stdout or "eta" in result.stdout.lower() or "/step" in result.stdout
+    progress = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout)  # the progress bar, uncoloured
+    assert re.search(r"6/6 .* \d+m?s/step", progress), progress[-2000:]
     config = json.loads((run_dir / "config.json").read_text())
     assert config["model"]["latent_dim"] == 95 and config["train"]["batch_size"] == 4
     assert run_directory.Checkpoints(run_dir / "checkpoints", 1).latest().name == "step_6.weights.h5"

@@ -1,7 +1,5 @@
 """Tiny sizes for tests: the paper's architecture with narrow layers and short videos."""
 
-import numpy as np
-
 from tf_deepgifs.data import bouncing_balls, pixels
 from tf_deepgifs.config import ModelConfig
 from tf_deepgifs.data.splits import example_rng
@@ -18,3 +16,25 @@ def ball_videos(batch=4, frames=6, seed=0):
     rngs = [example_rng(seed, "train", i) for i in range(batch)]
     video = bouncing_balls.generate(rngs, frames, 2, 64).video
     return pixels.from_uint8(video)
+
+
+def ball_pixels(batch=4, frames=6, seed=0):
+    """uint8 (batch, frames, 64, 64, 1): the videos of `ball_videos`, as stored."""
+    rngs = [example_rng(seed, "train", i) for i in range(batch)]
+    return bouncing_balls.generate(rngs, frames, 2, 64).video
+
+
+def started_joint_training(config, videos, strategy=None, model=None):
+    """(stage, backend): the paper's training on uint8 `videos` (its training and validation
+    split both), with its TensorFlow backend started on `strategy` (default: one device)."""
+    from tf_deepgifs.training import backends, distribution, joint_training, run_directory
+
+    devices = distribution.tensorflow_devices(strategy)
+    if model is None:
+        with devices.scope():
+            model = run_directory.build_model(config, videos.shape[1:])
+    stage = joint_training.JointTraining(config, model, videos, videos, steps_per_epoch=1)
+    backend = backends.TensorFlowBackend(stage, devices)
+    backend.start()
+    stage.start(backend, log=lambda line: None)
+    return stage, backend

@@ -26,5 +26,8 @@ __version__ = "0.1.0"
 # them (BENCHMARKS.md). TensorFlow reads the variable once, when it loads: import
 # tf_deepgifs before tensorflow, or set it yourself (TF_ENABLE_ONEDNN_OPTS=0 turns it off).
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+# TensorFlow's C++ start-up notices (oneDNN, missing CUDA drivers) hidden unless asked for:
+# TF_CPP_MIN_LOG_LEVEL=0 shows them.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from tf_deepgifs import models  # noqa: E402, F401  (after the variable: it loads TensorFlow)

@@ -1,47 +1,62 @@
-"""The command line: `python -m tf_deepgifs <command>`.
+"""The command line: `python -m tf_deepgifs <command>`, the top of the package.
 
-  data   build a dataset with `tfds build` (what `make data` runs)
-  train  build the dataset if it is missing, then train (what `make train` runs);
-         under KERAS_BACKEND=jax, the JAX trainer (Bouncing Balls, simulated in-process)
-  export write a run's generator as SavedModel and ONNX, and verify them (`make export`)
+  data      build a dataset with TFDS's download_and_prepare (what `make data` runs)
+  train     build the dataset if it is missing, then train, on TensorFlow or, with
+            KERAS_BACKEND=jax, on JAX (what `make train` runs)
+  tune      train a run's LSTM over the whole horizon in latent space, encoder and decoder
+            frozen: a new run (`make tune`), on either backend
   evaluate  measure a run on the test split: report and figures (`make evaluate`)
-  tune   train a run's LSTM over the whole horizon in latent space, encoder and decoder
-         frozen: a new run (`make tune`)
+  export    write a run's generator as SavedModel and ONNX, and verify them (`make export`)
+
+Every option of a command comes from a field of its configuration dataclass
+(`tf_deepgifs/config.py`), its help from the comment beside the field: one place says
+what an option is and what it defaults to. This module may import every layer and the
+export package.
 """
 
 import argparse
+import ast
 import dataclasses
-import os
+import functools
+import inspect
 import sys
 import typing
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
+from tf_deepgifs import config
+from tf_deepgifs.errors import UserError
 
-from tf_deepgifs.errors import UserError  # noqa: E402
-
-
-def _add_data_arguments(parser, defaults):
-    """--dataset, --data-dir, --manual-dir; `defaults` False leaves them to the preset."""
-    default = {} if defaults else {"default": argparse.SUPPRESS}
-    parser.add_argument(
-        "--dataset",
-        help="bouncing_balls or moving_mnist, optionally /config (bouncing_balls/three_balls)",
-        **({"default": "bouncing_balls"} if defaults else default),
-    )
-    parser.add_argument("--data-dir", help="TFDS data directory (default: TFDS's own)", **default)
-    parser.add_argument(
-        "--manual-dir", help="folder with the MNIST IDX files, for moving_mnist offline", **default
-    )
+WEIGHTS_HELP = ("a .keras or .weights.h5 file of the run (default: model.keras, else the "
+                "newest checkpoint)")
+DATA_FIELDS = ("dataset", "data_dir", "manual_dir", "max_examples_per_split")
 
 
-def _parse_field(field):
-    """An argparse `type` for a config field: ints, floats, bools, tuples, None."""
+@functools.cache
+def field_comments(config_class):
+    """{field name: the comment on its line and the comment lines just above it}."""
+    lines = inspect.getsource(config_class).splitlines()
+    comments = {}
+    for node in ast.parse("\n".join(lines)).body[0].body:
+        if not isinstance(node, ast.AnnAssign):
+            continue
+        above, row = [], node.lineno - 2
+        while row >= 0 and lines[row].strip().startswith("#"):
+            above.insert(0, lines[row].strip().lstrip("#").strip())
+            row -= 1
+        inline = lines[node.end_lineno - 1].partition("  #")[2].strip()
+        comments[node.target.id] = " ".join(above + ([inline] if inline else []))
+    return comments
+
+
+def parse_value(field):
+    """An argparse `type` for a dataclass field: int, float, str, bool, tuple of ints, or
+    any of them Optional ("none")."""
     kind = field.type
-    if typing.get_origin(kind) is typing.Union:  # Optional[X]
+    optional = typing.get_origin(kind) is typing.Union
+    if optional:
         kind = next(a for a in typing.get_args(kind) if a is not type(None))
 
     def parse(text):
-        if text.lower() == "none" and field.default is None:
+        if optional and text.lower() == "none":
             return None
         if kind is bool:
             if text.lower() not in ("true", "false"):
@@ -55,117 +70,56 @@ def _parse_field(field):
     return parse
 
 
-def _add_config_arguments(parser):
-    from tf_deepgifs import config
-
-    parser.add_argument("--preset", default=config.DEFAULT_PRESET, choices=sorted(config.PRESETS),
-                        help=f"named configuration (default {config.DEFAULT_PRESET})")
-    for name, (section, field) in config.fields_by_name().items():
-        if name in ("dataset", "data_dir", "manual_dir"):
-            continue  # added with the data arguments
-        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=_parse_field(field),
-                            default=argparse.SUPPRESS, help=f"{section} config (preset's value)")
+def add_options(parser, config_class, only=None, defaults=None, default_note=None):
+    """One `--field-name` option per field of `config_class` (or of `only`), typed by the
+    field, helped by its comment. defaults: the dataclass whose values are the defaults
+    (None: the options are left out of the namespace unless given, for a preset to fill);
+    default_note: what the help says the default is instead of a value."""
+    comments = field_comments(config_class)
+    for field in dataclasses.fields(config_class):
+        if only is not None and field.name not in only:
+            continue
+        value = getattr(defaults, field.name) if defaults is not None else argparse.SUPPRESS
+        shown = ",".join(map(str, value)) if isinstance(value, tuple) else value
+        note = default_note or f"default {shown}"
+        parser.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name,
+                            type=parse_value(field), default=value,
+                            help=f"{comments.get(field.name) or field.name} ({note})".replace("%", "%%"))
 
 
 def _parser():
     parser = argparse.ArgumentParser(prog="python -m tf_deepgifs", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    data_parser = commands.add_parser("data", help="build a dataset with tfds build")
-    _add_data_arguments(data_parser, defaults=True)
-    data_parser.add_argument(
-        "--max-examples-per-split", type=int, help="write only this many per split (a quick look)"
-    )
-    train_parser = commands.add_parser("train", help="build the dataset if missing, then train")
-    _add_data_arguments(train_parser, defaults=False)
-    _add_config_arguments(train_parser)
-    train_parser.add_argument(
-        "--stop-after-minutes", type=float,
-        help="stop with a checkpoint after this long (the same command resumes)")
-    export_parser = commands.add_parser("export", help="export a run's generator (SavedModel, ONNX)")
-    export_parser.add_argument("--run-dir", required=True, help="the training run to export")
-    export_parser.add_argument(
-        "--weights", help="a .keras or .weights.h5 file (default: model.keras, else the newest checkpoint)")
-    export_parser.add_argument("--opset", type=int, help="ONNX opset (default 18)")
-    _add_evaluate_parser(commands)
-    _add_tune_parser(commands)
+
+    data = commands.add_parser("data", help="build a dataset")
+    add_options(data, config.DataConfig, DATA_FIELDS, config.DataConfig())
+
+    train = commands.add_parser("train", help="build the dataset if missing, then train")
+    train.add_argument("--preset", default=config.DEFAULT_PRESET, choices=sorted(config.PRESETS),
+                       help=f"the named configuration the other options change (default "
+                            f"{config.DEFAULT_PRESET}; tf_deepgifs/config.py)")
+    for section in (config.ModelConfig, config.TrainConfig, config.DataConfig):
+        add_options(train, section, default_note="default: the preset's")
+    train.add_argument("--stop-after-minutes", type=float,
+                       help="stop with a checkpoint after this long (the same command resumes)")
+
+    tune = commands.add_parser("tune", help="train a run's LSTM over the whole horizon (a new run)")
+    tune.add_argument("--from-run", required=True, help="the trained run whose networks to tune")
+    tune.add_argument("--weights", help=WEIGHTS_HELP)
+    tune.add_argument("--run-dir", required=True, help="the new run's directory")
+    add_options(tune, config.HorizonTuningConfig, defaults=config.HorizonTuningConfig())
+
+    evaluate = commands.add_parser("evaluate", help="measure a run on the test split")
+    evaluate.add_argument("--run-dir", required=True, help="the run to evaluate")
+    evaluate.add_argument("--weights", help=WEIGHTS_HELP)
+    add_options(evaluate, config.EvaluationConfig, defaults=config.EvaluationConfig())
+
+    export = commands.add_parser("export", help="export a run's generator (SavedModel, ONNX)")
+    export.add_argument("--run-dir", required=True, help="the run to export")
+    export.add_argument("--weights", help=WEIGHTS_HELP)
+    export.add_argument("--opset", type=int, help="ONNX opset (default 18)")
     return parser
-
-
-def _add_tune_parser(commands):
-    from tf_deepgifs.config import HorizonTuningConfig
-
-    parser = commands.add_parser(
-        "tune", help="train a run's LSTM over the whole horizon (a new run)")
-    parser.add_argument("--from-run", required=True, help="the trained run whose networks to tune")
-    parser.add_argument(
-        "--weights", help="its .keras or .weights.h5 file (default: model.keras, else the newest checkpoint)")
-    parser.add_argument("--run-dir", required=True, help="the new run's directory")
-    for field in dataclasses.fields(HorizonTuningConfig):
-        parser.add_argument(f"--{field.name.replace('_', '-')}", type=field.type,
-                            default=field.default, help=f"(default {field.default})")
-
-
-def _add_evaluate_parser(commands):
-    from tf_deepgifs.config import EvaluationConfig
-
-    defaults = EvaluationConfig()
-    parser = commands.add_parser("evaluate", help="measure a run on the test split")
-    parser.add_argument("--run-dir", required=True, help="the training run to evaluate")
-    parser.add_argument(
-        "--weights", help="a .keras or .weights.h5 file (default: model.keras, else the newest checkpoint)")
-    parser.add_argument("--data-dir", help="TFDS data directory (default: the run's)")
-    helps = {
-        "limit": "test sequences to evaluate, 0 for all",
-        "samples": "stochastic rollouts per sequence for best-of-N, 0 for none",
-        "sample_sequences": "sequences that get the samples (the first ones), 0 for all",
-        "batch_size": "sequences per rollout call",
-        "seed": "seed of the sampling noise",
-        "strips": "test sequences drawn as frame strips",
-        "traversal_dims": "latent dimensions in the traversal figure",
-        "traversal_steps": "values per dimension in the traversal figure",
-    }
-    for name, text in helps.items():
-        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name),
-                            help=f"{text} (default {getattr(defaults, name)})")
-
-
-def run_data(args):
-    from tf_deepgifs.data import registry
-
-    registry.build(args.dataset, args.data_dir, args.manual_dir, args.max_examples_per_split)
-
-
-def resolve_config(args):
-    """The preset with every option given on the command line applied."""
-    from tf_deepgifs import config
-
-    overrides = {name: value for name, value in vars(args).items() if name in config.fields_by_name()}
-    try:
-        return config.with_overrides(config.PRESETS[args.preset], overrides)
-    except ValueError as error:
-        raise UserError(str(error)) from None
-
-
-def run_train(args):
-    resolved = resolve_config(args)
-    if os.environ.get("KERAS_BACKEND") == "jax":
-        from tf_deepgifs.training import jax_trainer
-
-        jax_trainer.train(resolved, args.preset, args.stop_after_minutes)
-        return
-    from tf_deepgifs.data import registry
-    from tf_deepgifs.training import trainer
-
-    registry.resolve(resolved.data.dataset)  # an unknown dataset fails before anything is built
-    trainer.train(resolved, args.preset, args.stop_after_minutes)
-
-
-def run_export(args):
-    from tf_deepgifs_export import exporter
-
-    opset = {} if args.opset is None else {"opset": args.opset}
-    exporter.export_run(args.run_dir, args.weights, **opset)
 
 
 def options_of(args, config_class):
@@ -177,25 +131,53 @@ def options_of(args, config_class):
         raise UserError(str(error)) from None
 
 
-def run_evaluate(args):
-    from tf_deepgifs.evaluation import evaluate
-    from tf_deepgifs.config import EvaluationConfig
+def resolve_config(args):
+    """The preset with every option given on the command line applied."""
+    overrides = {name: value for name, value in vars(args).items()
+                 if name in config.fields_by_name()}
+    try:
+        return config.with_overrides(config.PRESETS[args.preset], overrides)
+    except ValueError as error:
+        raise UserError(str(error)) from None
 
-    evaluate.evaluate(args.run_dir, options_of(args, EvaluationConfig), args.weights)
+
+def run_data(args):
+    from tf_deepgifs.data import registry
+
+    registry.build(args.dataset, args.data_dir, args.manual_dir, args.max_examples_per_split)
+
+
+def run_train(args):
+    from tf_deepgifs.data import registry
+    from tf_deepgifs.training import joint_training
+
+    resolved = resolve_config(args)
+    registry.resolve(resolved.data.dataset)  # an unknown dataset fails before anything is built
+    joint_training.train(resolved, args.preset, args.stop_after_minutes)
 
 
 def run_tune(args):
     from tf_deepgifs.training import horizon_tuning
-    from tf_deepgifs.config import HorizonTuningConfig
 
-    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
-        raise UserError("tune runs on TensorFlow (tf.data, tf.function): unset KERAS_BACKEND.")
-    options = options_of(args, HorizonTuningConfig)
+    options = options_of(args, config.HorizonTuningConfig)
     horizon_tuning.tune(args.from_run, args.run_dir, options, args.weights)
 
 
-COMMANDS = {"data": run_data, "train": run_train, "export": run_export, "evaluate": run_evaluate,
-            "tune": run_tune}
+def run_evaluate(args):
+    from tf_deepgifs.evaluation import evaluate
+
+    evaluate.evaluate(args.run_dir, options_of(args, config.EvaluationConfig), args.weights)
+
+
+def run_export(args):
+    from tf_deepgifs_export import exporter
+
+    opset = {} if args.opset is None else {"opset": args.opset}
+    exporter.export_run(args.run_dir, args.weights, **opset)
+
+
+COMMANDS = {"data": run_data, "train": run_train, "tune": run_tune, "evaluate": run_evaluate,
+            "export": run_export}
 
 
 def main(argv=None):
@@ -206,7 +188,3 @@ def main(argv=None):
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

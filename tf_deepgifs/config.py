@@ -1,7 +1,10 @@
 """Every hyper-parameter, named once: one frozen dataclass per concern, and named presets.
 
-Values cite their source: the paper's section (../shared/paper/DeepGIFs.md), the authors'
-code where the paper is silent, or our own choice with the reason.
+Values cite their source: the paper's section (Malik, Troute and Capoor, "DeepGIFs: Using
+Deep Learning to Understand and Synthesize Motion", 2018; CITATIONS.bib), the authors'
+code where the paper is silent, or our own choice with the reason. What the choices
+measured is in results/notes.md, not here. The comment on each field is also the help of
+its command-line option.
 """
 
 import dataclasses
@@ -40,12 +43,10 @@ class ModelConfig:
     init_gain: float = math.sqrt(2.0)  # authors' code: Xavier-uniform kernels, gain sqrt(2)
     batchnorm_momentum: float = 0.9  # authors' code: PyTorch's 0.1 update = Keras' 0.9
     batchnorm_epsilon: float = 1e-5  # authors' code: PyTorch's default
-    # What the LSTM reads after each frame it generates. "frames": the frame, re-encoded
-    # (4.1: "the encoded representation of the last generated frame"). "latent": its own
-    # prediction as it is, which is the rollout `tune` trains: on the shipped tuned networks
-    # it halved the centre error at the last frame (12.0 -> 5.1 px, 1,000 validation
-    # sequences), while teacher-forced networks, never trained on it, lose their balls
-    # (right count 99% -> 7%; results/notes.md). `tune` sets it to its own `feedback`.
+    # What the LSTM reads after each frame it generates: "frames", the frame re-encoded
+    # (4.1: "the encoded representation of the last generated frame"), or "latent", its
+    # own prediction as it is: the rollout `tune` trains, which networks never trained on
+    # it cannot follow (results/notes.md). `tune` sets it to its own `feedback`.
     generation_feedback: str = "frames"
 
     def __post_init__(self):
@@ -92,15 +93,16 @@ class TrainConfig:
     steps_per_epoch: Optional[int] = None  # None: training examples // batch_size
     validation_steps: Optional[int] = 20  # batches of validation per epoch; None: all
     checkpoint_every: int = 250  # steps between checkpoints (and at every epoch's end)
-    keep_checkpoints: int = 3
+    keep_checkpoints: int = 3  # the newest checkpoints kept; older ones are deleted
     sample_sequences: int = 4  # sequences in the sample GIF written each epoch
     seed: int = 0  # weights, data order and sampling noise all derive from it
-    # XLA-compile each replica's step (fused elementwise ops, fewer kernel launches): meant
-    # for GPUs. On a CPU it is slower: XLA's convolutions do not use oneDNN's (BENCHMARKS.md).
+    # TensorFlow: XLA-compile each replica's step (fused elementwise ops, fewer kernel
+    # launches), meant for GPUs; on a CPU XLA's convolutions skip oneDNN's (BENCHMARKS.md).
+    # JAX compiles every step with XLA anyway.
     jit_compile: bool = False
-    # "mixed_bfloat16": layers compute in bfloat16, variables and losses stay float32 (Keras'
-    # mixed precision). For GPUs with bfloat16 (A100, H100) and CPUs with AVX-512 BF16 or
-    # AMX; BENCHMARKS.md measures it on our CPU. Export and evaluation always run float32.
+    # "float32", or "mixed_bfloat16": layers compute in bfloat16, variables and losses stay
+    # float32 (Keras' mixed precision), for GPUs with bfloat16 (A100, H100) and CPUs with
+    # AVX-512 BF16 or AMX. Export and evaluation always run float32.
     precision: str = "float32"
     run_dir: Optional[str] = None  # None: runs/<dataset>-<preset>
     # A DeepGIF .keras file (a run's best.keras or model.keras) whose networks a new
@@ -124,14 +126,15 @@ class TrainConfig:
 class DataConfig:
     """Which data, and how it is fed (paper section 3)."""
 
-    dataset: str = "bouncing_balls"  # bouncing_balls or moving_mnist (optionally /config)
-    data_dir: Optional[str] = None  # TFDS data directory; None: TFDS's default
-    manual_dir: Optional[str] = None  # MNIST IDX files for moving_mnist offline
-    num_frames: int = 20  # 3.2: 20 frames per sequence
+    # bouncing_balls or moving_mnist, optionally with a config (bouncing_balls/three_balls)
+    dataset: str = "bouncing_balls"
+    data_dir: Optional[str] = None  # the TFDS data directory; none: TFDS's default
+    # a folder of files TFDS cannot download (the MNIST IDX files, for moving_mnist offline)
+    manual_dir: Optional[str] = None
+    num_frames: int = 20  # frames per training sequence; 3.2: 20
     # None: the whole split. A number builds only that many examples per split, into its
     # own data directory (runs/tfds_small unless data_dir is given), for quick checks.
     max_examples_per_split: Optional[int] = None
-    shuffle_buffer: int = 2_048  # sequences; a decoded sequence is 80 KiB
 
     def __post_init__(self):
         if self.num_frames < 2:
@@ -152,7 +155,7 @@ class EvaluationConfig:
     strips: int = 4  # test sequences drawn as frame strips and GIFs
     traversal_dims: int = 8  # latent dimensions in the traversal figure
     traversal_steps: int = 9  # values per dimension
-    data_dir: Optional[str] = None  # TFDS data directory; None: the run's own
+    data_dir: Optional[str] = None  # the TFDS data directory; none: the run's own
 
     def __post_init__(self):
         for name in ("limit", "samples", "sample_sequences", "strips"):
@@ -168,52 +171,43 @@ class HorizonTuningConfig:
     """`python -m tf_deepgifs tune`: the predictor trained over the whole horizon.
 
     Section 6 proposes penalising deviations over longer sequences. Training the whole
-    model on its own rollout blurred (RESULTS.md); this stage keeps a trained run's
+    model on its own rollout blurred (results/notes.md); this stage keeps a trained run's
     encoder and decoder frozen, encodes the training split once, and trains the LSTM alone
-    on its own latent predictions over all T - K frames: 0.18 s a step at batch 128 on 2
-    CPU cores, validation included, where a full training step of 32 takes 3 s. Values
-    are ours, from the runs in results/notes.md (the shipped improved model's).
+    on its own latent predictions over all T - K frames, a step far cheaper than a whole
+    training step. Values are ours, chosen by the runs in results/notes.md.
     """
 
-    steps: int = 8_000  # 13 epochs of the 80,000 sequences; still improving there
-    batch_size: int = 128
-    learning_rate: float = 1e-3  # Adam, as the paper's generator (5.1)
+    steps: int = 8_000  # steps of `batch_size` sequences
+    batch_size: int = 128  # sequences per step
+    learning_rate: float = 1e-3  # Adam's, as the paper's generator (5.1)
     # "constant", or "cosine": from learning_rate down to 0 at the last step, so the last
     # validations measure settled networks rather than one noisy step of a constant rate
-    # (at 1e-3 the right count moved by half a point between validations; notes).
     learning_rate_decay: str = "constant"
-    # "none", or "reverse": each training sequence in a batch is played backwards with
-    # probability 1/2. Elastic bouncing is time-reversible (99% of simulated sequences are
-    # retraced exactly by the simulator run backwards; tests/test_bouncing_balls.py) and
-    # the encoder reads frames one at a time, so the reversed latents are those of a real
-    # sequence: twice the data at no encoding cost. After 40,000 steps (64 passes over the
-    # split) the validation loss stood over 20% above the training batches' (notes).
+    # "none", or "reverse": each training sequence of a batch played backwards with
+    # probability 1/2. Elastic bouncing is time-reversible (tests/test_bouncing_balls.py)
+    # and the encoder reads frames one at a time, so the reversed latents are those of a
+    # real sequence: twice the data at no encoding cost.
     augment: str = "none"
-    # Weight of the first predicted frame's image MSE, which keeps the one-step accuracy
-    # the teacher-forced run had: the latent MSE alone weights directions the decoder
-    # ignores, and took the first frame's centre error from 0.6 to 1.1 px (notes).
+    # weight of the first predicted frame's image MSE, which keeps the one-step accuracy
+    # the source run had: the latent MSE alone weights directions the decoder ignores
     first_frame_weight: float = 100.0
-    # What the LSTM reads after its own prediction, in tuning and then in the tuned run's
+    # what the LSTM reads after its own prediction, in tuning and then in the tuned run's
     # generation (its ModelConfig.generation_feedback): "latent", the prediction itself,
-    # or "frames", the prediction decoded and re-encoded, as the paper generates
-    # (0.45 s a step of 32 instead of 0.2 s a step of 128; the gradient passes straight
-    # through the round trip).
+    # or "frames", the prediction decoded and re-encoded, as the paper generates (the
+    # gradient passes straight through the round trip)
     feedback: str = "latent"
     # "frames" only: weight of the latent MSE between each fed-back prediction and its
-    # round trip, which keeps predictions decodable into whole balls. Without it the
-    # frames stage took the right count from 98% to 92% in 600 steps; with 1, 97.6%.
+    # round trip, which keeps predictions decodable into whole balls
     manifold_weight: float = 0.0
     training_sequences: int = 0  # encoded from the training split; 0: all of it
-    # The best networks are chosen on these, generated as users generate them (re-encoded
-    # and fed back). select_on "rollout": the lowest MSE of the generated frames, as
-    # training runs choose theirs. "balls" (datasets that store the balls' positions): the
-    # lowest mean centre error among the steps whose right-ball count is at least the
-    # source networks' (step 0), which the MSE does not protect: the frames stage lowered
-    # it for 2 points of count (notes).
+    # what best.keras is chosen on, the validation sequences generated as users generate
+    # them: "rollout", the lowest MSE of the generated frames, as training runs choose;
+    # "balls" (datasets that store the balls' positions), the lowest mean centre error
+    # among the steps whose right-ball count is at least the source networks' (step 0)
     select_on: str = "rollout"
-    validation_sequences: int = 500
-    validate_every: int = 500  # steps
-    encode_batch_size: int = 100  # sequences per encoder call
+    validation_sequences: int = 500  # the first ones of the validation split
+    validate_every: int = 500  # steps between validations (and checkpoints)
+    encode_batch_size: int = 100  # sequences per encoder and generator call
     seed: int = 0  # of the batches' order
 
     def __post_init__(self):
@@ -238,6 +232,11 @@ class HorizonTuningConfig:
                              "round trips to pull towards otherwise).")
 
 
+# Fields config.json files of earlier versions hold that no longer mean anything: training
+# draws its batches by index, so there is no shuffle buffer.
+RETIRED_DATA_FIELDS = ("shuffle_buffer",)
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """A whole experiment: what `train` reads and writes to `config.json`."""
@@ -260,10 +259,11 @@ class Config:
     def from_dict(cls, values):
         model = dict(values["model"])
         model["encoder_filters"] = tuple(model["encoder_filters"])
+        data = {k: v for k, v in values["data"].items() if k not in RETIRED_DATA_FIELDS}
         return cls(
             model=ModelConfig(**model),
             train=TrainConfig(**values["train"]),
-            data=DataConfig(**values["data"]),
+            data=DataConfig(**data),
         )
 
 
@@ -274,7 +274,7 @@ PRESETS = {
     # does to it, can be read off them; one seed frame leaves the direction of motion
     # unknown). Teacher-forced like the paper: its second proposal, training on the own
     # rollout (`mode="rollout"` or `"scheduled"`), turned every run we made into a blur
-    # as the feeding went own (prediction MSE 0.03 -> 0.21; RESULTS.md, issue 7).
+    # as the feeding went own (results/notes.md).
     # The shipped improved model is this preset's networks with their LSTM then trained
     # over the horizon in latent space (`tune`, HorizonTuningConfig), which does not blur.
     "improved": Config(train=TrainConfig(context_frames=3)),
@@ -284,7 +284,7 @@ PRESETS = {
             batch_size=4, epochs=2, steps_per_epoch=3, validation_steps=1,
             checkpoint_every=2, sample_sequences=2,
         ),
-        data=DataConfig(max_examples_per_split=16, shuffle_buffer=16),
+        data=DataConfig(max_examples_per_split=16),
     ),
 }
 DEFAULT_PRESET = "paper"

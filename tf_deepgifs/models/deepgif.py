@@ -1,10 +1,10 @@
 """DeepGIF: encoder, decoder, latent LSTM and discriminator trained together (paper 4).
 
-The forward passes (`encode_sequence`, `rollout`, ...) and the losses
-(`compute_losses`) use keras.ops and run on any backend. `train_step` and `test_step` are
-TensorFlow's: gradient tapes, replica contexts under `tf.distribute`, stateless random
-numbers; TensorFlow is imported there only, so the model loads without it (the JAX
-trainer, `tf_deepgifs/jax_train.py`, drives `compute_losses` itself).
+The forward passes (`encode_sequence`, `rollout`, ...) and the losses (`compute_losses`,
+`validation_losses`) use keras.ops and run on any backend. The model holds no training
+step: the training loop (`tf_deepgifs/training/`) takes the steps on TensorFlow or JAX,
+each player (generator, discriminator) moving its own variables with its own optimizer
+(`compile(g_optimizer, d_optimizer)`).
 
 Data flow, with K context frames and T frames per video:
 
@@ -97,9 +97,6 @@ class DeepGIF(keras.Model):
         self.lambda_kl = lambda_kl
         self.scheduled_sampling_steps = scheduled_sampling_steps
         self.seed = seed
-        names = ("reconstruction", "prediction", "rollout", "kl", "g_gan", "g_loss",
-                 "d_loss", "d_real_acc", "d_fake_acc")
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
 
     @classmethod
     def from_configs(cls, model_config, train_config):
@@ -155,10 +152,6 @@ class DeepGIF(keras.Model):
             + self.decoder.trainable_variables
             + self.predictor.trainable_variables
         )
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
 
     # Forward passes (backend-portable).
 
@@ -269,7 +262,8 @@ class DeepGIF(keras.Model):
     def _flatten_time(videos):
         return ops.reshape(videos, (-1,) + tuple(videos.shape[2:]))
 
-    # Training: the losses are backend-portable; the noise and the steps are TensorFlow's.
+    # Training: the losses, backend-portable; the training loop takes the steps
+    # (tf_deepgifs/training/backends.py), on either backend.
 
     def _predict(self, latents, noise, training, sampling_probability):
         """Predicted frames K..T-1 (B, T - K, H, W, C) in the configured mode."""
@@ -283,27 +277,6 @@ class DeepGIF(keras.Model):
             latents[:, :k], frames - k, noise["feedback"],
             teacher_latents=latents[:, k:-1], use_own=use_own, training=training,
         )
-
-    def _replica_noise(self, videos, step):
-        """This replica's slice of noise drawn for the whole global batch from (seed, step).
-
-        Every replica draws the global batch's noise and keeps its own rows, so each
-        sequence gets the same noise however many replicas share the batch (a plain
-        SeedGenerator would give every replica the same numbers).
-        """
-        import tensorflow as tf
-
-        context = tf.distribute.get_replica_context()
-        replicas, replica = context.num_replicas_in_sync, context.replica_id_in_sync_group
-        local = tf.shape(videos)[0]
-        shapes = self.noise_shapes(videos.shape[1])
-        noise = {}
-        for name, shape in shapes.items():
-            seed = tf.stack([tf.cast(self.seed, tf.int64), step * len(shapes) + NOISE_STREAMS[name]])
-            draw = tf.random.stateless_normal if name != "coin" else tf.random.stateless_uniform
-            everyone = draw(tf.concat([[local * replicas], shape], axis=0), seed=seed)
-            noise[name] = everyone[replica * local : (replica + 1) * local]
-        return noise
 
     def noise_shapes(self, frames):
         """Per-sequence shapes of the noise streams for videos of `frames` frames."""
@@ -361,30 +334,6 @@ class DeepGIF(keras.Model):
         )
         return values
 
-    def train_step(self, videos):
-        """One update of both players on a batch of videos (B, T, H, W, C) in [0, 1]."""
-        import tensorflow as tf
-
-        step = self.g_optimizer.iterations
-        noise = self._replica_noise(videos, step)
-        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            values = self.compute_losses(videos, noise, True, self.sampling_probability(step))
-            # Gradients are summed over replicas: scale so the update is the global mean's.
-            replicas = tf.distribute.get_strategy().num_replicas_in_sync
-            g_objective = values["g_loss"] / replicas
-            d_objective = values["d_loss"] / replicas
-        g_variables = self.generator_variables
-        d_variables = self.discriminator.trainable_variables
-        # Each player moves only its own variables, from the same forward pass.
-        g_gradients = g_tape.gradient(g_objective, g_variables)
-        d_gradients = d_tape.gradient(d_objective, d_variables)
-        self.g_optimizer.apply_gradients(zip(g_gradients, g_variables))
-        # Under a strategy each update all-reduces its gradients; collectives must start in
-        # the same order on every replica, so the discriminator's waits for the generator's.
-        with tf.control_dependencies([self.g_optimizer.iterations.value]):
-            self.d_optimizer.apply_gradients(zip(d_gradients, d_variables))
-        return self._track(values)
-
     def validation_losses(self, videos):
         """Every loss with running BatchNorm statistics and z = mean, plus the free
         rollout's MSE (on [-1, 1], as the losses): a dict of scalars (backend-portable;
@@ -398,15 +347,6 @@ class DeepGIF(keras.Model):
             pixels.to_network_range(generated),
             pixels.to_network_range(videos[:, self.context_frames :]))
         return values
-
-    def test_step(self, videos):
-        """`validation_losses`, accumulated in the trackers."""
-        return self._track(self.validation_losses(videos))
-
-    def _track(self, values):
-        for name, value in values.items():
-            self.trackers[name].update_state(value)
-        return {name: self.trackers[name].result() for name in values}
 
     def get_config(self):
         return {

@@ -30,55 +30,30 @@ falls steadily while the last frames can get worse, results/notes.md); with
 `select_on="balls"` those whose balls are closest to the truth among the steps that
 kept the source's right-ball count (as the source run generates), which the MSE lets the
 frames stage trade away.
-The output is an ordinary run directory (config.json, logs/history.jsonl, best.keras,
-model.keras) that `evaluate` and `export` take as they take a training run. Until it
-finishes it also holds tuning_checkpoint.npz, written at every validation: the same
-command resumes an interrupted tuning from there (the split is encoded again) and ends
-where an uninterrupted one would.
+It is a stage of the training loop (`loop.py`), on TensorFlow or JAX alike: the output
+is an ordinary run directory (config.json, checkpoints/, logs/history.jsonl, best.keras,
+model.keras) that `evaluate` and `export` take as they take a training run, plus
+tuning.json (the options and the source networks). The same command resumes an
+interrupted tuning from its last checkpoint (the split is encoded again) and ends where
+an uninterrupted one would.
 """
 
 import dataclasses
 import json
-import os
 import pathlib
 import time
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
-from tf_deepgifs.data import ball_detector, pipeline, pixels, registry
-from tf_deepgifs.training import run_directory
+from tf_deepgifs.data import arrays, ball_detector, pixels
 from tf_deepgifs.errors import UserError
+from tf_deepgifs.training import backends, distribution, loop, run_directory
+from tf_deepgifs.training.stages import Player, Schedule
 
 TUNING_FILE = "tuning.json"  # the HorizonTuningConfig and where the networks came from
-CHECKPOINT_FILE = "tuning_checkpoint.npz"  # the state at the last validation; gone when done
-
-
-def split_batches(builder, split, num_frames, limit, batch_size):
-    """The first `limit` videos of a split (0: all) in batches, float32 in [0, 1]."""
-    taken = 0
-    for videos in pipeline.videos(builder, split, batch_size, num_frames, seed=0):
-        videos = videos[: limit - taken] if limit else videos
-        taken += videos.shape[0]
-        yield videos
-        if limit and taken >= limit:
-            return
-
-
-def encode(model, batches):
-    """Encoder means of videos (B, T, H, W, C) batches: float32 (N, T, latent_dim).
-
-    Deterministic (z = mean), with BatchNorm's moving statistics, as generation encodes.
-    """
-    means = tf.function(lambda videos: model.encode_sequence(
-        videos, tf.zeros(tf.concat([tf.shape(videos)[:2], [model.config.latent_dim]], 0)),
-        training=False)[0])
-    encoded = [means(videos).numpy() for videos in batches]
-    if not encoded:
-        raise UserError("No sequences to encode: the split is smaller than one batch.")
-    return np.concatenate(encoded)
+KEEP_CHECKPOINTS = 2
 
 
 def latent_rollout(model, latents, context_frames):
@@ -128,11 +103,8 @@ def horizon_losses(model, latents, context_frames, first_frame_weight, manifold_
 
 
 def reverse_some(latents, rng):
-    """latents (B, T, L) with each sequence, with probability 1/2, in reverse time order.
-
-    The rows to reverse are drawn from `rng` (the batch order's generator, so a resumed
-    tuning draws what an uninterrupted one would).
-    """
+    """latents (B, T, L) with each sequence, with probability 1/2, in reverse time order
+    (the rows drawn from `rng`)."""
     backwards = rng.random(len(latents)) < 0.5
     return np.where(backwards[:, None, None], latents[:, ::-1], latents)
 
@@ -145,62 +117,35 @@ def learning_rate_schedule(options):
     return options.learning_rate
 
 
-class HorizonTuner:
-    """Adam on the predictor's variables alone, one `step` per batch of latents."""
-
-    def __init__(self, model, context_frames, options):
-        self.model = model
-        self.context_frames = context_frames
-        self.weight = options.first_frame_weight
-        self.manifold_weight = options.manifold_weight
-        self.optimizer = keras.optimizers.Adam(learning_rate_schedule(options))
-        self.variables = model.predictor.trainable_variables
-        self.optimizer.build(self.variables)
-        self.step = tf.function(self._step)
-        self.validate = tf.function(self._losses)
-        self.generate = tf.function(lambda videos: model(videos, training=False))
-
-    def _losses(self, latents):
-        return horizon_losses(self.model, latents, self.context_frames, self.weight,
-                              self.manifold_weight)
-
-    def _step(self, latents):
-        with tf.GradientTape() as tape:
-            values = self._losses(latents)
-        gradients = tape.gradient(values["loss"], self.variables)
-        self.optimizer.apply_gradients(zip(gradients, self.variables))
-        return values
+def encode(encode_batch, videos, batch_size):
+    """Encoder means of uint8 videos (N, T, H, W, C), `batch_size` at a time: float32
+    (N, T, L). Deterministic (z = mean), BatchNorm on its moving statistics, as generation
+    encodes. `encode_batch`: a compiled videos --> means."""
+    if not len(videos):
+        raise UserError("No sequences to encode: the split is empty.")
+    return np.concatenate([encode_batch(videos[s : s + batch_size])
+                           for s in range(0, len(videos), batch_size)])
 
 
-def validation_balls(builder, num_frames, count, batch_size):
-    """The true ball centres of the first `count` validation sequences, in the stored
-    order `split_batches` reads: (positions (count, T, n, 2) in pixels, radius in pixels),
-    or None where the dataset does not store them."""
-    if "positions" not in builder.info.features:
-        return None
-    batches = list(pipeline.examples(builder, "validation", num_frames, batch_size, count))
-    return (np.concatenate([batch["positions"] for batch in batches]),
-            float(batches[0]["radius"][0]))
-
-
-def validation_scores(generate, batches, context_frames, balls=None):
-    """The frames generated from the batches of videos (re-encoded and fed back, as
-    shipped) against the truth: {"rollout": their MSE, what training runs select on too},
-    and with `balls` (`validation_balls`) the ball detector's "centre_error" (px, mean
-    over sequences and frames) and "right_count" (fraction of frames)."""
-    errors, centre_errors, right_counts, start = [], [], [], 0
-    for videos in batches:
-        generated = generate(videos).numpy()
-        errors.append(np.mean(np.square(pixels.to_network_range(generated) - pixels.to_network_range(
-            videos[:, context_frames:].numpy()))))  # on [-1, 1], as training validates
+def validation_scores(generate, videos, context_frames, batch_size, balls=None):
+    """The frames generated from uint8 `videos` (as the run generates, `batch_size` at a
+    time) against the truth: {"rollout": their MSE on [-1, 1], what training runs select
+    on too}, and with `balls` ((positions (N, T, n, 2) px, radius px)) the ball
+    detector's "centre_error" (px, mean over sequences and frames) and "right_count"
+    (fraction of frames)."""
+    errors, centre_errors, right_counts = [], [], []
+    for start in range(0, len(videos), batch_size):
+        batch = videos[start : start + batch_size]
+        generated = generate(batch)
+        truth = pixels.from_uint8(batch[:, context_frames:])
+        errors.append(np.mean(np.square(pixels.to_network_range(generated)
+                                        - pixels.to_network_range(truth)), axis=(1, 2, 3, 4)))
         if balls is not None:
-            positions = balls[0][start:start + len(generated), context_frames:]
+            positions = balls[0][start : start + len(batch), context_frames:]
             found = ball_detector.motion_metrics(generated.mean(axis=-1), positions, balls[1])
             centre_errors.append(found["centre_error"])
             right_counts.append(found["right_count"])
-        start += len(generated)
-    weights = [videos.shape[0] for videos in batches]
-    scores = {"rollout": float(np.average(errors, weights=weights))}
+    scores = {"rollout": float(np.mean(np.concatenate(errors)))}
     if balls is not None:
         scores["centre_error"] = float(np.nanmean(np.concatenate(centre_errors)))
         scores["right_count"] = float(np.mean(np.concatenate(right_counts)))
@@ -224,45 +169,112 @@ def summary(values):
             "latent_last": float(latent[-1])}
 
 
-class TuningCheckpoint:
-    """tuning_checkpoint.npz: what an interrupted tuning resumes from.
+class HorizonTuning:
+    """Horizon tuning as a stage of the loop: one player, the LSTM, on encoded latents."""
 
-    The predictor's weights, Adam's variables (its step count among them), the batch
-    order's generator state and the small state `tune` keeps (step, the right count the
-    ball selection compares with, seconds spent): enough for a resumed run to draw the
-    same batches and end where an uninterrupted one would. Written under a temporary name
-    and renamed, so a killed run never leaves half of one.
-    """
+    shown = ("loss", "latent", "first_frame")
+    init_weights = None  # the model arrives with the source networks loaded
+    jit_compile = False
+    video_shape = None
 
-    def __init__(self, run_dir):
-        self.path = pathlib.Path(run_dir) / CHECKPOINT_FILE
+    def __init__(self, config, options, model, train_videos, validation, source=None):
+        """config: the tuned run's (`generating_as_tuned`); options: HorizonTuningConfig;
+        model: the source networks with `tuning_optimizers` compiled; train_videos: uint8
+        (N, T, H, W, C); validation: `arrays.load`'s dict of the validation split;
+        source: (source Config, weights) for the right count "balls" selection keeps."""
+        self.config, self.options, self.model = config, options, model
+        self.seed, self.selection = options.seed, options.select_on
+        self.context_frames = config.train.context_frames
+        self.train_videos, self.validation = train_videos, validation
+        self.source = source
+        self.video_shape = train_videos.shape[1:]
+        self.players = [Player("loss", model.predictor.trainable_variables, model.g_optimizer)]
+        self.schedule = Schedule(
+            total_steps=options.steps, validate_every=options.validate_every,
+            checkpoint_every=options.validate_every, keep_checkpoints=KEEP_CHECKPOINTS,
+            validate_at_start=True)
+        self.least_right_count = None
+        self.balls = ((validation["positions"], float(validation["radius"][0]))
+                      if "positions" in validation else None)
 
-    def exists(self):
-        return self.path.exists()
+    def noise_streams(self):
+        return {}  # deterministic: every latent is the encoder's mean
 
-    def save(self, tuner, order, **state):
-        arrays = {f"predictor_{i}": w for i, w in enumerate(tuner.model.predictor.get_weights())}
-        arrays.update({f"optimizer_{i}": v.numpy() for i, v in enumerate(tuner.optimizer.variables)})
-        state = {**state, "batch_order": order.bit_generator.state}
-        partial = self.path.with_name("tuning_checkpoint.partial.npz")
-        with partial.open("wb") as file:
-            np.savez(file, state=json.dumps(state), **arrays)
-        os.replace(partial, self.path)
+    def start(self, backend, log):
+        """Encodes both splits with the frozen encoder (again on a resumed run)."""
+        model, size = self.model, self.options.encode_batch_size
+        started = time.monotonic()
+        encode_batch = backend.compile(lambda videos: model.encode_sequence(
+            pixels.from_uint8(videos),
+            ops.zeros(tuple(videos.shape[:2]) + (model.config.latent_dim,)), training=False)[0])
+        self.latents = encode(encode_batch, self.train_videos, size)
+        self.validation_latents = encode(encode_batch, self.validation["video"], size)
+        log(f"Encoded {len(self.latents)} training and {len(self.validation_latents)} "
+            f"validation sequences in {time.monotonic() - started:.0f} s.")
+        self._losses = backend.compile(lambda latents: self._horizon_losses(latents))
+        self._generate = backend.compile(lambda videos: model(pixels.from_uint8(videos)))
+        self._backend = backend
 
-    def restore(self, tuner, order):
-        """Loads the saved weights into `tuner` and the generator state into `order`;
-        returns the rest of the state (step, least_right_count, seconds)."""
-        with np.load(self.path) as saved:
-            state = json.loads(str(saved["state"]))
-            tuner.model.predictor.set_weights(
-                [saved[f"predictor_{i}"] for i in range(len(tuner.model.predictor.weights))])
-            for i, variable in enumerate(tuner.optimizer.variables):
-                variable.assign(saved[f"optimizer_{i}"])
-        order.bit_generator.state = state.pop("batch_order")
-        return state
+    def _horizon_losses(self, latents):
+        return horizon_losses(self.model, latents, self.context_frames,
+                              self.options.first_frame_weight, self.options.manifold_weight)
 
-    def remove(self):
-        self.path.unlink(missing_ok=True)
+    def batch(self, step):
+        rng = np.random.default_rng([self.seed, step])
+        latents = self.latents[rng.integers(0, len(self.latents), self.options.batch_size)]
+        if self.options.augment == "reverse":
+            latents = reverse_some(latents, rng)
+        return {"latents": latents}
+
+    def losses(self, batch, noise, step, training):
+        del noise, step, training  # the frozen networks run on their moving statistics
+        return self._horizon_losses(batch["latents"])
+
+    def validate(self, backend, step, log):
+        scores = {**summary(self._losses(self.validation_latents)),
+                  **validation_scores(self._generate, self.validation["video"],
+                                      self.context_frames, self.options.encode_batch_size,
+                                      self.balls)}
+        if self.selection == "balls":
+            if self.least_right_count is None:
+                self.least_right_count = self._source_right_count(scores, backend, log)
+            scores["balls"] = ball_selection_score(scores, self.least_right_count)
+        return scores
+
+    def _source_right_count(self, scores, backend, log):
+        """The right count of the source networks as the source run generates them (step 0
+        is the source networks; they generate otherwise when the feedback changed)."""
+        source_config, weights = self.source
+        if source_config == self.config:
+            return float(scores["right_count"])
+        source_model = run_directory.load_model(source_config, weights)
+        generate = backend.compile(lambda videos: source_model(pixels.from_uint8(videos)))
+        count = validation_scores(generate, self.validation["video"], self.context_frames,
+                                  self.options.encode_batch_size, self.balls)["right_count"]
+        log(f"The source networks as the source run generates them: right count "
+            f"{count:.2%}, the least a selected step must keep.")
+        return count
+
+    def after_validation(self, run_dir, step, backend):
+        del run_dir, step, backend
+
+    def state(self):
+        return {"least_right_count": self.least_right_count}
+
+    def restore_state(self, state):
+        self.least_right_count = state.get("least_right_count")
+
+    def finish(self, run_dir):
+        run_directory.save_inference_model(self.model, self.video_shape,
+                                           pathlib.Path(run_dir) / "model.keras")
+
+
+def compile_tuning_optimizers(model, options):
+    """The model's generator optimizer becomes the tuning's Adam, built on the LSTM's
+    variables alone (the checkpoints hold it); the discriminator's stays idle."""
+    model.compile(g_optimizer=keras.optimizers.Adam(learning_rate_schedule(options)),
+                  d_optimizer=keras.optimizers.Adam())
+    model.g_optimizer.build(model.predictor.trainable_variables)
 
 
 def generating_as_tuned(source_config, options):
@@ -273,138 +285,56 @@ def generating_as_tuned(source_config, options):
     return dataclasses.replace(source_config, model=model)
 
 
-def source_right_count(source_config, source, videos, context_frames, balls):
-    """The right-ball count of the source networks as the source run generates them:
-    what `select_on="balls"` must keep when tuning changes how the networks generate."""
-    source_model = run_directory.load_model(source_config, source)
-    generate = tf.function(lambda batch: source_model(batch, training=False))
-    return validation_scores(generate, videos, context_frames, balls)["right_count"]
-
-
 def prepare_run_dir(source_dir, run_dir, config, preset, record):
     """Writes the new run's config.json (`generating_as_tuned`) and tuning.json, or finds
-    in `run_dir` an unfinished tuning of the same networks with the same options; refuses
-    the source and any other run. Returns whether there is a checkpoint to resume from.
-    """
+    in `run_dir` an unfinished tuning of the same networks with the same options (which
+    the loop resumes); refuses the source and any other run."""
     source_dir, run_dir = pathlib.Path(source_dir), pathlib.Path(run_dir)
     if run_dir.resolve() == source_dir.resolve():
         raise UserError("--run-dir must be a new directory: tuning would overwrite the "
                         "source run's networks.")
+    tuning = run_dir / TUNING_FILE
     if (run_dir / "config.json").exists():
-        return _check_unfinished_tuning(run_dir, config, preset, record)
+        if (run_dir / "model.keras").exists() or not tuning.exists():
+            raise UserError(f"{run_dir} already holds a run; pass a new --run-dir.")
+        if json.loads(tuning.read_text()) != json.loads(json.dumps(record)):
+            raise UserError(f"{run_dir} holds an unfinished tuning of other networks or "
+                            f"options ({tuning}); pass the same ones to resume it, or a new "
+                            "--run-dir.")
+        run_directory.write_config(run_dir, config, preset)  # checks it is the same
+        return
     run_dir.mkdir(parents=True, exist_ok=True)
     run_directory.write_config(run_dir, config, preset)
-    (run_dir / TUNING_FILE).write_text(json.dumps(record, indent=2, sort_keys=True))
-    return False
+    tuning.write_text(json.dumps(record, indent=2, sort_keys=True))
 
 
-def _check_unfinished_tuning(run_dir, config, preset, record):
-    tuning = run_dir / TUNING_FILE
-    if (run_dir / "model.keras").exists() or not tuning.exists():
-        raise UserError(f"{run_dir} already holds a run; pass a new --run-dir.")
-    if json.loads(tuning.read_text()) != json.loads(json.dumps(record)):
-        raise UserError(f"{run_dir} holds an unfinished tuning of other networks or options "
-                        f"({tuning}); pass the same ones to resume it, or a new --run-dir.")
-    run_directory.write_config(run_dir, config, preset)  # checks it is the one written before
-    if TuningCheckpoint(run_dir).exists():
-        return True
-    for stale in ("logs/history.jsonl", "best.json", "best.keras"):  # stopped before step 0 ended
-        (run_dir / stale).unlink(missing_ok=True)
-    return False
-
-
-def tune(source_dir, run_dir, options, weights=None, log=print):
+def tune(source_dir, run_dir, options, weights=None, log=print, stop_at_step=None):
     """Tunes the predictor of `source_dir`'s networks (`weights`, default its model.keras
-    or newest checkpoint) and writes the run `run_dir`.
+    or newest checkpoint) into the run `run_dir`, or resumes that tuning.
 
     The source networks are validated first (step 0) and compete too, so best.keras is
-    never worse than them on the selection score. Returns the best score: the lowest
-    validation rollout MSE, or with select_on "balls" `ball_selection_score`.
+    never worse than them on the selection score. Returns whether it finished.
     """
     source_config, preset = run_directory.read_run(source_dir)
     config = generating_as_tuned(source_config, options)
     source = run_directory.weights_of(source_dir, weights)
-    builder = registry.prepare(config.data)
-    if options.select_on == "balls" and "positions" not in builder.info.features:
+    validation = arrays.load(config.data, "validation", options.validation_sequences, log)
+    if options.select_on == "balls" and "positions" not in validation:
         raise UserError(f"--select-on balls needs the balls' true positions, which "
                         f"{config.data.dataset} does not store; use --select-on rollout.")
     record = {"source_run": str(source_dir), "source_weights": str(source),
               **dataclasses.asdict(options)}
-    model = run_directory.load_model(config, source)
-    resuming = prepare_run_dir(source_dir, run_dir, config, preset, record)
-    k, frames = config.train.context_frames, config.data.num_frames
-    video_shape = (frames,) + tuple(builder.info.features["video"].shape[1:])
-
-    started, seconds_before = time.perf_counter(), 0.0
-
-    def seconds():
-        return seconds_before + time.perf_counter() - started
-
-    training = encode(model, split_batches(builder, "train", frames, options.training_sequences,
-                                           options.encode_batch_size))
-    validation_videos = list(split_batches(
-        builder, "validation", frames, options.validation_sequences, options.encode_batch_size))
-    validation = tf.constant(encode(model, validation_videos))
-    balls = validation_balls(builder, frames, len(validation), options.encode_batch_size)
-    log(f"Encoded {len(training)} training and {len(validation)} validation sequences "
-        f"in {time.perf_counter() - started:.0f} s.")
-
-    tuner = HorizonTuner(model, k, options)
-    history = run_directory.History(run_dir)
-    best = run_directory.BestModel(run_dir, video_shape, key=options.select_on)
-    checkpoint = TuningCheckpoint(run_dir)
-    order = np.random.default_rng(options.seed)
-    least_right_count = None
-
-    def validate(step, train_loss=None):
-        nonlocal least_right_count
-        checked = {**summary(tuner.validate(validation)),
-                   **validation_scores(tuner.generate, validation_videos, k, balls)}
-        if options.select_on == "balls":
-            if least_right_count is None and config == source_config:
-                least_right_count = float(checked["right_count"])  # step 0 is the source
-            elif least_right_count is None:  # step 0 generates otherwise than the source
-                least_right_count = source_right_count(source_config, source,
-                                                       validation_videos, k, balls)
-                log(f"The source networks as the source run generates them: right count "
-                    f"{least_right_count:.2%}, the least a selected step must keep.")
-            checked["balls"] = ball_selection_score(checked, least_right_count)
-        history.write("validation", step, checked)
-        (best.keep if step == 0 else best.offer)(model, step, checked)
-        balls_text = (f", centre error {checked['centre_error']:.2f} px, right count "
-                      f"{checked['right_count']:.2%}" if balls is not None else "")
-        trained = "" if train_loss is None else f"train loss {train_loss:.4f}; "
-        log(f"step {step}: {trained}validation loss {checked['loss']:.4f} (latent {checked['latent']:.4f}, "
-            f"first frame {checked['first_frame']:.5f}, manifold {checked['manifold']:.4f}), "
-            f"rollout MSE {checked['rollout']:.4f}{balls_text}")
-        checkpoint.save(tuner, order, step=step, least_right_count=least_right_count,
-                        seconds=seconds())
-
-    if resuming:
-        state = checkpoint.restore(tuner, order)
-        first_step, least_right_count = state["step"] + 1, state["least_right_count"]
-        started, seconds_before = time.perf_counter(), state["seconds"]  # encoding counts once
-        history.drop_after(state["step"])  # what was written after the checkpoint is redone
-        log(f"Resuming at step {first_step} of {options.steps}.")
-    else:
-        validate(0)
-        first_step = 1
-    for step in range(first_step, options.steps + 1):
-        batch = training[order.integers(0, len(training), options.batch_size)]
-        if options.augment == "reverse":
-            batch = reverse_some(batch, order)
-        values = tuner.step(tf.constant(batch))
-        loss = float(values["loss"])
-        if not np.isfinite(loss):
-            raise UserError(f"Step {step}: the loss became {loss}; tuning stopped (lower "
-                            f"--learning-rate, in a new --run-dir). {run_dir}/best.keras "
-                            "holds the best so far.")
-        if step % options.validate_every and step != options.steps:
-            continue
-        history.write("train", step, summary(values), seconds=seconds())
-        validate(step, loss)
-    run_directory.save_inference_model(model, video_shape, pathlib.Path(run_dir) / "model.keras")
-    checkpoint.remove()
-    log(f"Tuned in {seconds():.0f} s; networks in {run_dir}/best.keras "
-        f"(step {json.loads((pathlib.Path(run_dir) / 'best.json').read_text())['step']}).")
-    return best.loss
+    devices = distribution.for_backend()
+    with devices.scope():
+        model = run_directory.load_model(config, source)
+        compile_tuning_optimizers(model, options)
+    prepare_run_dir(source_dir, run_dir, config, preset, record)
+    train_videos = arrays.load(config.data, "train", options.training_sequences, log)["video"]
+    stage = HorizonTuning(config, options, model, train_videos, validation,
+                          source=(source_config, source))
+    finished = loop.run(stage, backends.make_backend(stage, devices), str(run_dir), devices,
+                        log, stop_at_step=stop_at_step)
+    if finished:
+        best = json.loads((pathlib.Path(run_dir) / "best.json").read_text())
+        log(f"Tuned; networks in {run_dir}/best.keras (step {best['step']}).")
+    return finished

@@ -19,6 +19,7 @@ import json
 import os
 import pathlib
 import shutil
+import time
 
 import keras
 import numpy as np
@@ -37,9 +38,9 @@ class TrainingDivergedError(UserError):
 
 
 def check_finite(logs, step, run_dir):
-    """Stops training with the last good checkpoint's place when a logged loss is NaN or inf."""
+    """Stops training with the last good checkpoint's place when a loss is NaN or inf."""
     for name, value in logs.items():
-        if not np.isfinite(value):
+        if not np.all(np.isfinite(value)):
             raise TrainingDivergedError(
                 f"Step {step}: {name} became {value}; training stopped. The last good "
                 f"checkpoint is in {os.path.join(run_dir, 'checkpoints')}."
@@ -67,13 +68,15 @@ def write_config(run_dir, config, preset):
 
 
 class Checkpoints:
-    """`step_<N>.weights.h5` files in a folder, the newest `keep` of them.
+    """`step_<N>.weights.h5` files in a folder, the newest `keep` of them, each with the
+    loop's own state beside it (`step_<N>.json`: seconds spent, the stage's selection state).
 
     Keras' own weights format: it holds the weights, BatchNorm's moving statistics and
-    both optimizers, and loads on any backend. (tf.train.Checkpoint misses the layers
+    the optimizers, and loads on any backend. (tf.train.Checkpoint misses the layers
     Keras 3 keeps in Python lists, such as the BatchNorm layers of the conv blocks, and
-    would reset them on resume.) A file is written under a temporary name and renamed,
-    so a killed run never leaves a half-written newest checkpoint.
+    would reset them on resume.) Files are written under temporary names and renamed, the
+    weights last: a checkpoint exists once its weights file does, and `remove_partial`
+    clears what a killed run was half-way through writing.
     """
 
     def __init__(self, directory, keep):
@@ -87,30 +90,53 @@ class Checkpoints:
     def _path(self, step):
         return self.directory / f"step_{step}.weights.h5"
 
+    def _state_path(self, step):
+        return self.directory / f"step_{step}.json"
+
     def latest(self):
         steps = self._steps()
         return self._path(steps[-1]) if steps else None
 
-    def save(self, model, step):
+    def save(self, model, step, state=None):
+        """Writes `model`'s weights and optimizers at `step`, with the JSON-able `state`."""
         self.directory.mkdir(parents=True, exist_ok=True)
+        partial = self.directory / f"partial_{step}.json"
+        partial.write_text(json.dumps(state or {}))
+        os.replace(partial, self._state_path(step))
         partial = self.directory / f"partial_{step}.weights.h5"
         model.save_weights(partial)
         os.replace(partial, self._path(step))
         for old in self._steps()[: -self.keep]:
             self._path(old).unlink()
+            self._state_path(old).unlink(missing_ok=True)
+
+    def state(self, step):
+        """The state saved with the checkpoint of `step` ({} for checkpoints without one)."""
+        path = self._state_path(step)
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def remove_partial(self):
+        """Deletes files a killed run left half-written (they never become checkpoints)."""
+        if self.directory.exists():
+            for path in self.directory.glob("partial_*"):
+                path.unlink()
 
 
 def restore_latest(model, checkpoints, init_weights=None):
-    """Loads the newest of `checkpoints` into `model`; returns the step to resume at.
+    """Loads the newest of `checkpoints` into `model`; returns (the step to resume at, the
+    state saved with it).
 
     With no checkpoint yet, the networks start from `init_weights` (a DeepGIF .keras file:
-    fine-tuning) where given, else as built (random).
+    fine-tuning) where given, else as built (random), at step 0.
     """
-    if checkpoints.latest():
-        model.load_weights(checkpoints.latest())
-    elif init_weights:
+    latest = checkpoints.latest()
+    if latest:
+        model.load_weights(latest)
+        step = int(model.g_optimizer.iterations.numpy())
+        return step, checkpoints.state(step)
+    if init_weights:
         initialise_networks(model, init_weights)
-    return int(model.g_optimizer.iterations.numpy())
+    return 0, {}
 
 
 def initialise_networks(model, path):
@@ -190,12 +216,53 @@ class History:
         with self.path.open("a") as file:
             file.write(json.dumps(line) + "\n")
 
+    def lines(self, split=None):
+        """The lines written so far (of one split), as dicts."""
+        if not self.path.exists():
+            return []
+        lines = [json.loads(line) for line in self.path.read_text().splitlines()]
+        return [line for line in lines if split is None or line["split"] == split]
+
     def drop_after(self, step):
         """Forgets the lines of steps after `step`: a run resuming from step's checkpoint
-        writes them again."""
+        writes them again, so a killed and resumed run's history is an uninterrupted one's."""
         if self.path.exists():
-            lines = self.path.read_text().splitlines(keepends=True)
-            self.path.write_text("".join(line for line in lines if json.loads(line)["step"] <= step))
+            kept = [line for line in self.lines() if line["step"] <= step]
+            self.path.write_text("".join(json.dumps(line) + "\n" for line in kept))
+
+
+class TensorBoardScalars:
+    """The same scalars for TensorBoard (`tensorboard --logdir runs`), in logs/<split>/.
+
+    Written with TensorBoard's own event-file writer, which needs the `tensorboard`
+    package but not TensorFlow, so both backends write them; where the package is
+    missing (a GPU machine with JAX alone) they are skipped and history.jsonl holds them.
+    """
+
+    def __init__(self, run_dir, log=print):
+        try:
+            from tensorboard.compat.proto import event_pb2, summary_pb2
+            from tensorboard.summary.writer.event_file_writer import EventFileWriter
+        except ImportError:
+            log("TensorBoard logs skipped (no tensorboard package); logs/history.jsonl has "
+                "every scalar.")
+            self.writers = None
+            return
+        self._event, self._summary = event_pb2.Event, summary_pb2.Summary
+        self.writers = {split: EventFileWriter(str(pathlib.Path(run_dir) / "logs" / split))
+                        for split in ("train", "validation")}
+
+    def write(self, split, step, values):
+        if self.writers is None:
+            return
+        summary = self._summary(value=[self._summary.Value(tag=name, simple_value=float(value))
+                                       for name, value in values.items()])
+        self.writers[split].add_event(self._event(step=step, wall_time=time.time(), summary=summary))
+        self.writers[split].flush()
+
+    def close(self):
+        for writer in (self.writers or {}).values():
+            writer.close()
 
 
 class BestModel:
@@ -206,6 +273,7 @@ class BestModel:
         self.directory = pathlib.Path(run_dir)
         self.video_shape = video_shape
         self.key = key
+        (self.directory / "best.partial.keras").unlink(missing_ok=True)  # a killed run's
         record = self.directory / "best.json"
         self.loss = json.loads(record.read_text())[key] if record.exists() else np.inf
 
@@ -223,8 +291,6 @@ class BestModel:
         (self.directory / "best.json").write_text(
             json.dumps({"step": step, **validation}, indent=2, sort_keys=True))
 
-
-# A run read back: what `evaluate`, `export` and a stage starting from a run need.
 
 class RunError(UserError):
     """The run directory, or the weights given with it, cannot be used."""
