@@ -45,7 +45,6 @@ $(INSTALLED): requirements.txt benchmarks/requirements.txt constraints.txt pypro
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt \
 	    -r benchmarks/requirements.txt -c constraints.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
 test: $(INSTALLED)

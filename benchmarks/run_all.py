@@ -32,6 +32,7 @@ import platform
 import shlex
 import subprocess
 import sys
+import shutil
 import tempfile
 import time
 
@@ -138,34 +139,36 @@ def measure(args, log):
     results["flops"] = run(["benchmarks/flops.py", *size] + (["--matmul-size", "64"] if args.tiny else []), log)
     results.update(measure_training(size + steps, 1 if args.tiny else args.rounds, log))
     results["parts"] = run(["benchmarks/train_step_parts.py", *size], log)
-    with tempfile.TemporaryDirectory() as scratch:
-        export_dir = args.export_dir or untrained_export(os.path.join(scratch, "run"), args.tiny, log)
-        # A batch-1 rollout lasts ~20 ms: 5 calls sat inside one burst of a neighbour's load
-        # and read 40 % slow in one run; 30 calls span a few seconds.
-        repeats = ["--repeats", "1" if args.tiny else str(LATENCY_REPEATS)]
-        results["latency"] = run(["benchmarks/rollout_latency.py", "--export-dir", export_dir, *repeats], log)
-        results["latency_onednn"] = run(
-            ["benchmarks/rollout_latency.py", "--export-dir", export_dir, *repeats, "--runtimes",
-             "saved_model"], log, env={"TF_ENABLE_ONEDNN_OPTS": "1"})
-        png = seed_png(os.path.join(scratch, "seed.png"))
-        results["runner"] = run(["-m", "export.generate", "--model",
-                                 os.path.join(export_dir, "generator_fixed.onnx"), "--seed", png,
-                                 "--out", os.path.join(scratch, "out.gif")], log)
-        if args.build:
-            results["builds"] = measure_builds(os.path.join(scratch, "builds"), args.tiny, log)
+    scratch = args.scratch  # relative to the repository: the commands written stay so
+    shutil.rmtree(os.path.join(REPO, scratch), ignore_errors=True)
+    os.makedirs(os.path.join(REPO, scratch))
+    export_dir = args.export_dir or untrained_export(os.path.join(scratch, "run"), args.tiny, log)
+    # A batch-1 rollout lasts ~20 ms: 5 calls sat inside one burst of a neighbour's load
+    # and read 40 % slow in one run; 30 calls span a few seconds.
+    repeats = ["--repeats", "1" if args.tiny else str(LATENCY_REPEATS)]
+    results["latency"] = run(["benchmarks/rollout_latency.py", "--export-dir", export_dir, *repeats], log)
+    results["latency_onednn"] = run(
+        ["benchmarks/rollout_latency.py", "--export-dir", export_dir, *repeats, "--runtimes",
+         "saved_model"], log, env={"TF_ENABLE_ONEDNN_OPTS": "1"})
+    png = seed_png(os.path.join(scratch, "seed.png"))
+    results["runner"] = run(["-m", "export.generate", "--model",
+                             os.path.join(export_dir, "generator_fixed.onnx"), "--seed", png,
+                             "--out", os.path.join(scratch, "out.gif")], log)
+    if args.build:
+        results["builds"] = measure_builds(os.path.join(scratch, "builds"), args.tiny, log)
 
-        from tf_deepgifs.data import registry
+    from tf_deepgifs.data import registry
 
-        # The dataset users train from; else the one --build has just written.
-        data_dir = args.data_dir
-        if args.build and not registry.builder("bouncing_balls", data_dir).is_prepared():
-            data_dir = os.path.join(scratch, "builds", "bouncing_balls")
-        if registry.builder("bouncing_balls", data_dir).is_prepared():
-            extra = ["--data-dir", data_dir] if data_dir else []
-            batches = ["--batch-size", "2", "--batches", "1"] if args.tiny else []
-            results["pipeline"] = run(["benchmarks/input_pipeline.py", *extra, *batches], log)
-        else:
-            log("bouncing_balls is not built (make data): the input pipeline is not measured.")
+    # The dataset users train from; else the one --build has just written.
+    data_dir = args.data_dir
+    if args.build and not registry.builder("bouncing_balls", data_dir).is_prepared():
+        data_dir = os.path.join(scratch, "builds", "bouncing_balls")
+    if registry.builder("bouncing_balls", data_dir).is_prepared():
+        extra = ["--data-dir", data_dir] if data_dir else []
+        batches = ["--batch-size", "2", "--batches", "1"] if args.tiny else []
+        results["pipeline"] = run(["benchmarks/input_pipeline.py", *extra, *batches], log)
+    else:
+        log("bouncing_balls is not built (make data): the input pipeline is not measured.")
     return results
 
 
@@ -326,16 +329,20 @@ def main():
     parser.add_argument("--rounds", type=int, default=3,
                         help="interleaved runs of every train-step row (median)")
     parser.add_argument("--export-dir", help="an export/ folder (default: an untrained one)")
+    parser.add_argument("--scratch", default=os.path.join("runs", "bench"),
+                        help="where the benchmarks write their files, emptied first (default runs/bench)")
     parser.add_argument("--data-dir", help="TFDS data directory (default: TFDS's)")
     parser.add_argument("--build", action="store_true",
                         help="also time building both datasets from scratch (about 10 minutes)")
     parser.add_argument("--tiny", action="store_true", help="toy sizes: checks the scripts run")
     args = parser.parse_args()
+    args.out = os.path.abspath(args.out)
+    os.chdir(REPO)  # every path the report's commands name is relative to the repository
     log = lambda line: print(line, flush=True)  # noqa: E731
     info = machine()
     results = measure(args, log)
     write_report(args.out, results, info, sys.argv[1:])
-    log(f"Wrote {args.out}.")
+    log(f"Wrote {os.path.relpath(args.out)}.")
 
 
 if __name__ == "__main__":

@@ -26,8 +26,8 @@ from tf_deepgifs.data import bouncing_balls
 
 # Max abs difference allowed at any pixel of any frame, pixels in [0, 1]: a quarter of an
 # 8-bit grey level. Runtimes sum in other orders, and a trained rollout amplifies those
-# float32 roundings frame after frame through its feedback loop (the paper model of
-# issue 7: 2e-6 at frame 2, 3e-4 at frame 19), so a bound fit for one frame is not.
+# float32 roundings frame after frame through its feedback loop (README.md, "Export and
+# deployment"), so a bound fit for one frame is not.
 TOLERANCE = 1 / (4 * 255)
 VERIFICATION_SEED = 0
 NUM_BALLS = 2

@@ -189,7 +189,7 @@ def tuning_line(name, run):
     generating = GENERATING[run["config"]["model"].get("generation_feedback", "frames")]
     return (f"| {name} | {run['config']['preset']} | horizon tuning "
             f"({tuning.get('feedback', 'latent')} feedback, {generating}) | "
-            f"{run['config']['train']['context_frames']} | `{tuning['source_weights']}` | "
+            f"{run['config']['train']['context_frames']} | `{shown(tuning['source_weights'])}` | "
             f"{last['step']} | {last['step'] * tuning['batch_size'] / (tuning['training_sequences'] or 80_000):.1f} | "
             f"{last['seconds'] / 60:.1f} | {run['best']['step']} | {run['best']['rollout']:.4f} |")
 
@@ -198,7 +198,7 @@ def training_line(name, run):
     t = run["config"]["train"]
     last = run["train"][-1]
     steps = last["step"]
-    start = f"`{t['init_weights']}`" if t.get("init_weights") else "random"
+    start = f"`{shown(t['init_weights'])}`" if t.get("init_weights") else "random"
     return (f"| {name} | {run['config']['preset']} | {t['mode']} | {t['context_frames']} | "
             f"{start} | {steps} | {steps * t['batch_size'] / 80_000:.1f} | {last['seconds'] / 60:.1f} | "
             f"{run['best']['step']} | {run['best']['rollout']:.4f} |")
@@ -256,6 +256,16 @@ def write_results(runs, out, command, notes=""):
     pathlib.Path(out).write_text("\n".join(lines) + "\n")
 
 
+REPO = pathlib.Path(__file__).resolve().parent.parent
+
+
+def shown(path):
+    """A path as RESULTS.md names it: relative to the repository where it is absolute."""
+    path = pathlib.Path(path)
+    return str(path.relative_to(REPO) if path.is_absolute() and path.is_relative_to(REPO)
+               else path)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -266,7 +276,8 @@ def main():
     args = parser.parse_args()
     runs = {"paper": read_run(args.paper), "improved": read_run(args.improved)}
     notes = pathlib.Path(args.notes).read_text() if args.notes else ""
-    write_results(runs, args.out, "python results/make_results.py " + " ".join(sys.argv[1:]), notes)
+    command = " ".join(shown(a) if pathlib.Path(a).exists() else a for a in sys.argv[1:])
+    write_results(runs, args.out, "python results/make_results.py " + command, notes)
     print(f"Wrote {args.out} and the figures in {FIGURES}/.")
 
 

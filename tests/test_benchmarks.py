@@ -75,7 +75,8 @@ def test_every_benchmark_runs_at_a_tiny_size_and_the_report_names_its_commands(t
     built = _run("-m", "tf_deepgifs", "data", "--data-dir", str(data_dir), "--max-examples-per-split", "4")
     assert built.returncode == 0, built.stderr[-2000:]
     report = tmp_path / "BENCHMARKS.md"
-    result = _run("benchmarks/run_all.py", "--tiny", "--build", "--out", str(report), "--data-dir", str(data_dir))
+    result = _run("benchmarks/run_all.py", "--tiny", "--build", "--out", str(report),
+                  "--data-dir", str(data_dir), "--scratch", str(tmp_path / "scratch"))
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     text = report.read_text()
     for heading in ("Training throughput", "Rollout latency", "Input pipeline", "Peak resident memory"):

@@ -148,3 +148,18 @@ def test_trained_deepgif_saved_and_reloaded_gives_identical_outputs(tmp_path):
 def test_each_network_round_trips_its_config(network):
     rebuilt = network.from_config(network(PAPER).get_config())
     assert rebuilt.config == PAPER
+
+
+def test_after_importing_tf_deepgifs_keras_loads_a_runs_model(tmp_path):
+    """As Keras' own models do: `import tf_deepgifs` registers the classes, nothing more."""
+    import subprocess
+    import sys
+
+    model = _tiny_model()
+    model.save(tmp_path / "model.keras")
+    code = ("import tf_deepgifs, keras; model = keras.models.load_model('model.keras'); "
+            "print(type(model).__name__, model.context_frames)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["DeepGIF", "2"]

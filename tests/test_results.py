@@ -17,6 +17,29 @@ def make_results():
     return module
 
 
+def _table(text, first_header, after=""):
+    """The rows of the first Markdown table after the line starting with `after` whose
+    header starts with `first_header`, as dicts from the header's names to the cells."""
+    lines = text.splitlines()
+    begin = next(i for i, line in enumerate(lines) if line.startswith(after))
+    start = next(i for i, line in enumerate(lines)
+                 if i >= begin and line.startswith(f"| {first_header} |"))
+    header = [cell.strip() for cell in lines[start].strip("|").split("|")]
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append(dict(zip(header, (cell.strip() for cell in line.strip("|").split("|")))))
+    return rows
+
+
+def _row(rows, **match):
+    """The one row whose cells equal `match` (names with spaces as underscores)."""
+    found = [row for row in rows if all(row[k.replace("_", " ")] == v for k, v in match.items())]
+    assert len(found) == 1, (match, rows)
+    return found[0]
+
+
 def _curves(horizon, psnr, baseline_psnr, right_count, centre_error):
     def constant(value):
         return {"mean": [value] * horizon, "std": [0.0] * horizon, "count": [1] * horizon}
@@ -64,10 +87,15 @@ def test_results_report_the_runs_numbers_and_judge_the_targets(make_results, tmp
     assert "at least 99% of frames: 98.0%: **not met**" in text
     assert "under 2 px at frame 5: 1.50 px: met" in text
     assert "at least 95% of frames: 97.0%: met" in text
-    assert "| paper | paper | scheduled | 1 | random | 20 |" in text
-    assert ("| improved | improved | scheduled | 3 | `runs/paper/best.keras` | 20 | 0.0 | 2.0 | 20 "
-            "| 0.2500 |") in text
-    assert "| PSNR dB | 17 | 18 | - | 15 |" in text
+    training = _table(text, "model")
+    assert _row(training, model="paper")["initialised from"] == "random"
+    improved = _row(training, model="improved")
+    assert (improved["mode"], improved["K"], improved["initialised from"]) == (
+        "scheduled", "3", "`runs/paper/best.keras`")
+    assert (improved["steps"], improved["minutes"], improved["selected step"]) == ("20", "2.0", "20")
+    assert float(improved["validation rollout MSE"]) == pytest.approx(0.25)
+    psnr = _row(_table(text, "metric", after="### improved"), metric="PSNR dB", generated_frame="17")
+    assert (psnr["model"], psnr["baseline"]) == ("18", "15")
     assert "[results/improved_strips.gif](results/improved_strips.gif)" in text
     for figure in ("training_curves.png", "psnr_by_frame.png", "improved_strips.gif"):
         assert (tmp_path / "results" / figure).stat().st_size > 0
@@ -97,10 +125,12 @@ def test_a_tuned_run_reports_its_training_and_its_tuning(make_results, tmp_path,
     tuned = _tuned_run(tmp_path / "tuned", source, 4000, {
         "source_weights": "improved/best.keras", "batch_size": 128, "training_sequences": 0})
     _, text = _results_with(make_results, tmp_path, monkeypatch, tuned)
-    assert "| improved: training | improved | scheduled | 3 | random | 20 |" in text
-    assert ("| improved: horizon tuning | improved | horizon tuning (latent feedback, generating "
-            "through frames) | 3 | "
-            "`improved/best.keras` | 4000 | 6.4 | 10.0 | 4000 | 0.2000 |") in text
+    training = _table(text, "model")
+    assert _row(training, model="improved: training")["initialised from"] == "random"
+    tuning = _row(training, model="improved: horizon tuning")
+    assert tuning["mode"] == "horizon tuning (latent feedback, generating through frames)"
+    assert (tuning["initialised from"], tuning["steps"], tuning["epochs"], tuning["minutes"]) == (
+        "`improved/best.keras`", "4000", "6.4", "10.0")
     assert "above at 17 of 17 frames: met" in text
 
 
@@ -116,11 +146,14 @@ def test_a_run_tuned_twice_reports_each_stage(make_results, tmp_path, monkeypatc
         "feedback": "frames"})
     runs, text = _results_with(make_results, tmp_path, monkeypatch, twice)
     assert [run["dir"] for run in make_results.lineage(runs["improved"])] == [source, once, twice]
-    assert "| improved: training | improved | scheduled | 3 | random | 20 |" in text
-    assert ("| improved: horizon tuning 1 | improved | horizon tuning (latent feedback, generating "
-            "from latents) | 3 | "
-            "`improved/best.keras` | 8000 | 12.8 | 20.0 | 8000 | 0.2000 |") in text
-    assert ("| improved: horizon tuning 2 | improved | horizon tuning (frames feedback, generating "
-            "through frames) | 3 | "
-            "`once/best.keras` | 2000 | 1.6 | 5.0 | 2000 | 0.2000 |") in text
+    training = _table(text, "model")
+    assert _row(training, model="improved: training")["steps"] == "20"
+    first = _row(training, model="improved: horizon tuning 1")
+    assert first["mode"] == "horizon tuning (latent feedback, generating from latents)"
+    assert (first["initialised from"], first["steps"], first["epochs"]) == (
+        "`improved/best.keras`", "8000", "12.8")
+    second = _row(training, model="improved: horizon tuning 2")
+    assert second["mode"] == "horizon tuning (frames feedback, generating through frames)"
+    assert (second["initialised from"], second["steps"], second["epochs"]) == (
+        "`once/best.keras`", "2000", "1.6")
     assert (tmp_path / "results" / "training_curves.png").stat().st_size > 0
