@@ -1,5 +1,6 @@
 # tf_deepgifs: every target sets up .venv first (Python 3.11 and pip are all it needs).
 #   make test                          install, then run the whole test suite
+#   make test-fast                     the fast tier (no commands in processes of their own)
 #   make data DATASET=bouncing_balls   build a dataset with `tfds build` (or moving_mnist)
 #   make train DATASET=bouncing_balls  build the dataset if missing, then train
 #        PRESET=paper|improved|smoke, ARGS="--epochs 5 ..." (any config field, see --help)
@@ -37,7 +38,7 @@ INSTALLED := $(VENV)/.installed
 DATA_ARGS = --dataset $(DATASET) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) \
             $(if $(MANUAL_DIR),--manual-dir $(MANUAL_DIR))
 
-.PHONY: venv test data train export evaluate tune generate bench clean-venv
+.PHONY: venv test test-fast data train export evaluate tune generate bench clean-venv
 
 venv: $(INSTALLED)
 
@@ -49,6 +50,9 @@ $(INSTALLED): requirements.txt benchmarks/requirements.txt constraints.txt pypro
 
 test: $(INSTALLED)
 	$(PY) -m pytest
+
+test-fast: $(INSTALLED)
+	$(PY) -m pytest -m "not slow"
 
 data: $(INSTALLED)
 	$(PY) -m tf_deepgifs data $(DATA_ARGS)

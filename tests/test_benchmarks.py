@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import tensorflow as tf
 import torch
 
@@ -70,6 +71,7 @@ def test_the_flop_count_of_a_conv_and_a_dense_layer_is_twice_their_multiply_adds
         + 1856 * flops.discriminator_flops(c))
 
 
+@pytest.mark.slow  # every benchmark script in a process of its own
 def test_every_benchmark_runs_at_a_tiny_size_and_the_report_names_its_commands(tmp_path):
     data_dir = tmp_path / "data"
     built = _run("-m", "tf_deepgifs", "data", "--data-dir", str(data_dir), "--max-examples-per-split", "4")

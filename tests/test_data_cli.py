@@ -14,6 +14,9 @@ import tensorflow_datasets as tfds
 
 from tf_deepgifs.data import registry, testing
 
+# Commands in processes of their own, or runs of seconds: the whole suite only.
+pytestmark = pytest.mark.slow
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
 BIN = pathlib.Path(sys.executable).parent
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")

@@ -16,6 +16,9 @@ from tests.tiny import TINY_ARGS, TINY_MODEL, ball_pixels, started_joint_trainin
 from tf_deepgifs.training import distribution, run_directory
 from tf_deepgifs.config import Config, DataConfig, TrainConfig
 
+# Commands in processes of their own, or runs of seconds: the whole suite only.
+pytestmark = pytest.mark.slow
+
 
 def _config(mode, batch_size=4):
     return Config(model=TINY_MODEL, train=TrainConfig(batch_size=batch_size, mode=mode),

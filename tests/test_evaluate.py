@@ -18,6 +18,9 @@ from tf_deepgifs.training import run_directory
 from tf_deepgifs.cli import main
 from tf_deepgifs.config import EvaluationConfig
 
+# Commands in processes of their own, or runs of seconds: the whole suite only.
+pytestmark = pytest.mark.slow
+
 SEQUENCES, SAMPLED, SAMPLES = 10, 6, 2
 OPTIONS = EvaluationConfig(limit=SEQUENCES, samples=SAMPLES, sample_sequences=SAMPLED,
                            batch_size=4, strips=2, traversal_dims=3, traversal_steps=4)

@@ -16,6 +16,9 @@ from tests.tiny import TINY_MODEL
 from tf_deepgifs.training import run_directory
 from tf_deepgifs.cli import main
 
+# Commands in processes of their own, or runs of seconds: the whole suite only.
+pytestmark = pytest.mark.slow
+
 
 def _inputs(batch, frames, seed=0):
     metadata = {"context_frames": 2, "channels": 1, "image_size": 64, "latent_dim": TINY_MODEL.latent_dim}

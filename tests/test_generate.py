@@ -12,6 +12,9 @@ from tf_deepgifs_export.generate import Generator, GeneratorError
 from tests.conftest import ENV, REPO
 from tf_deepgifs.data import bouncing_balls, splits
 
+# Commands in processes of their own, or runs of seconds: the whole suite only.
+pytestmark = pytest.mark.slow
+
 # Modules the runner must never import: made unimportable in its process.
 FORBIDDEN = ("tensorflow", "keras", "tf_deepgifs", "tf2onnx", "tensorflow_datasets")
 

@@ -232,6 +232,7 @@ def source_run(tmp_path_factory):
     return run_dir
 
 
+@pytest.mark.slow  # a training run, then tuning, in processes of their own
 def test_tune_writes_a_run_that_evaluate_takes_with_the_source_encoder(source_run, tmp_path):
     tuned = tmp_path / "tuned"
     result = _run("tune", "--from-run", source_run, "--run-dir", tuned, "--steps", 4,
@@ -268,6 +269,7 @@ def test_tune_writes_a_run_that_evaluate_takes_with_the_source_encoder(source_ru
     assert (tuned / "evaluation" / "report.json").exists()
 
 
+@pytest.mark.slow  # a training run, then tuning, in processes of their own
 def test_a_tuned_run_tunes_again_with_frames_feedback(source_run, tmp_path):
     common = ("--steps", 2, "--batch-size", 2, "--validate-every", 2,
               "--validation-sequences", 4, "--encode-batch-size", 4)
@@ -292,6 +294,7 @@ def test_a_tuned_run_tunes_again_with_frames_feedback(source_run, tmp_path):
     assert "Traceback" not in refused.stderr and not (tmp_path / "thrice").exists()
 
 
+@pytest.mark.slow  # a training run, then tuning, in processes of their own
 def test_selecting_on_balls_keeps_the_closest_balls_that_kept_the_source_count(source_run,
                                                                               tmp_path):
     tuned = tmp_path / "balls"
@@ -331,6 +334,7 @@ def _history(run_dir):
     return [{k: v for k, v in line.items() if k != "seconds"} for line in lines]
 
 
+@pytest.mark.slow  # a training run, then tuning, in processes of their own
 def test_an_interrupted_tuning_resumes_and_ends_as_an_uninterrupted_one(source_run, tmp_path):
     import keras
 
@@ -365,6 +369,7 @@ def test_an_interrupted_tuning_resumes_and_ends_as_an_uninterrupted_one(source_r
         horizon_tuning.tune(source_run, resumed, options)
 
 
+@pytest.mark.slow  # a training run, then tuning, in processes of their own
 def test_selecting_on_balls_without_positions_is_refused_before_the_run_exists(
         source_run, tmp_path, monkeypatch):
     videos_only = {"video": np.zeros((4, 5, 64, 64, 1), np.uint8)}
@@ -405,6 +410,7 @@ def test_the_ball_score_is_the_centre_error_while_the_count_holds():
     ("source", "must be a new directory"),
     ("missing", "is not a run directory"),
 ])
+@pytest.mark.slow  # a training run, then tuning, in processes of their own
 def test_tune_refuses_the_source_as_target_and_a_missing_run(source_run, tmp_path, target,
                                                              message):
     from_run = source_run if target == "source" else tmp_path / "nowhere"

@@ -6,6 +6,9 @@ import sys
 
 import pytest
 
+# Commands in processes of their own, or runs of seconds: the whole suite only.
+pytestmark = pytest.mark.slow
+
 ONEDNN_ON = "oneDNN custom operations are on"  # TensorFlow's own log line when it loads
 
 

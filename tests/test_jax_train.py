@@ -19,6 +19,9 @@ from tf_deepgifs.data import arrays, bouncing_balls, pixels, splits
 from tf_deepgifs.errors import UserError
 from tf_deepgifs.training import run_directory
 
+# Commands in processes of their own, or runs of seconds: the whole suite only.
+pytestmark = pytest.mark.slow
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
 JAX_ENV = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="2")
 

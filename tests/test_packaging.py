@@ -10,6 +10,9 @@ import sys
 
 import pytest
 
+# Commands in processes of their own, or runs of seconds: the whole suite only.
+pytestmark = pytest.mark.slow
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
 OWN_NAMES = {"tf_deepgifs", "tf_deepgifs_datasets", "tf_deepgifs_export"}
 SOURCES = ("pyproject.toml", "README.md", "tf_deepgifs", "datasets", "export")

@@ -13,6 +13,9 @@ from tf_deepgifs_export.generate import Generator
 from tf_deepgifs.data import ball_detector, bouncing_balls
 from tf_deepgifs.data.splits import example_rng
 
+# Commands in processes of their own, or runs of seconds: the whole suite only.
+pytestmark = pytest.mark.slow
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
 # preset: (context frames K, generated frames N), as RESULTS.md reports them.

@@ -24,6 +24,9 @@ from tf_deepgifs.config import Config, DataConfig, TrainConfig
 from tf_deepgifs.errors import UserError
 from tf_deepgifs.models import DeepGIF
 
+# Commands in processes of their own, or runs of seconds: the whole suite only.
+pytestmark = pytest.mark.slow
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
 
