@@ -147,7 +147,7 @@ def summary_rows(run):
 
 
 def target_lines(runs):
-    """The issue's targets, each with what was measured and whether it is met."""
+    """The targets, each with what was measured and whether it is met."""
     improved, paper = runs["improved"], runs["paper"]
     psnr, base = curve(improved, "model", "psnr"), curve(improved, "baseline", "psnr")
     above = int(np.sum(psnr > base))

@@ -1,10 +1,12 @@
-"""The training layer: runs that turn data into trained networks.
+"""The training layer: runs that turn data into trained networks, on TensorFlow or JAX.
 
-    run_dir         a run directory: what is written, read back and resumed
-    distribution    which devices a run trains on (tf.distribute, keras.distribution)
-    trainer         training under TensorFlow (`python -m tf_deepgifs train`)
-    jax_trainer     training under JAX (KERAS_BACKEND=jax)
+    run_directory   a run directory: what is written, read back and resumed
+    loop            the one training loop every stage runs through
+    stages          what a stage gives the loop (players, batches, validation, schedule)
+    joint_training  the paper's four networks and losses (`python -m tf_deepgifs train`)
     horizon_tuning  the LSTM trained over the whole horizon (`python -m tf_deepgifs tune`)
+    backends        the step, the one part that differs by backend
+    distribution    which devices a run trains on (tf.distribute, keras.distribution)
     samples         the ground-truth-beside-generated GIFs a run writes
 
 May import: tf_deepgifs.config, tf_deepgifs.errors, tf_deepgifs.data, tf_deepgifs.models.
