@@ -27,8 +27,11 @@ PRESET ?= paper
 BACKEND ?= tensorflow
 ARGS ?=
 RUN ?= runs/$(subst /,-,$(DATASET))-$(PRESET)
-PRETRAINED = pretrained/$(subst /,-,$(DATASET))-$(PRESET)/generator_fixed.onnx
-MODEL ?= $(if $(filter command line environment,$(origin RUN)),$(RUN)/export/generator_fixed.onnx,$(PRETRAINED))
+PRETRAINED_DIR = pretrained/$(subst /,-,$(DATASET))-$(PRESET)
+# The shipped generator: generator.onnx, or a legacy generator_fixed.onnx where that is all there is.
+PRETRAINED = $(firstword $(wildcard $(PRETRAINED_DIR)/generator.onnx $(PRETRAINED_DIR)/generator_fixed.onnx) \
+                         $(PRETRAINED_DIR)/generator.onnx)
+MODEL ?= $(if $(filter command line environment,$(origin RUN)),$(RUN)/export/generator.onnx,$(PRETRAINED))
 TUNED ?= $(RUN)-tuned
 GIF ?= generated.gif
 VENV := .venv

@@ -1,19 +1,23 @@
-"""Rollout latency of an exported generator: TF SavedModel against ONNX Runtime.
+"""Rollout latency of an exported generator: the step file against the legacy files and
+the SavedModel.
 
-    python benchmarks/rollout_latency.py --export-dir RUN/export [--frames 19]
-        [--batches 1,32] [--repeats 5] [--threads N] [--runtimes saved_model,onnx,onnx_fixed]
+    python benchmarks/rollout_latency.py --export-dir RUN/export [--legacy-dir DIR]
+        [--frames 19,100] [--batches 1,32] [--rounds 5] [--threads N]
+        [--runtimes step,legacy_loop,legacy_fixed,saved_model]
 
-For each batch size: the median milliseconds of one call generating `frames` frames
-from one seed frame per sequence (after a warm-up call), and frames per second, for
+For each batch size and length: the median milliseconds of generating `frames` frames
+from the model's seed frames (after a warm-up call), and frames per second, for
 
+    step          generator.onnx, one step per call, looped by the runner users run
+                  (export/generate.py), ONNX Runtime's CPU provider
+    legacy_loop   the legacy looped file (one ONNX Loop over the frames), same options
+    legacy_fixed  the legacy file unrolled for the trained horizon (its length only)
     saved_model   tf.saved_model.load(...).rollout, TensorFlow's default threads
-    onnx          generator.onnx (the Loop over frames) in ONNX Runtime, CPU provider
-    onnx_fixed    generator_fixed.onnx (the unrolled rollout), same session options
 
-ONNX Runtime runs with `--threads` intra-op threads (default: the machine's cores).
-This script imports TensorFlow alone, as a SavedModel user would: TensorFlow then uses
-oneDNN only where it turns it on by default (CPUs with AVX-512 VNNI, BF16 or AMX) or where
-TF_ENABLE_ONEDNN_OPTS=1 is set (as tf_deepgifs sets it).
+Runtimes are interleaved, one call each per round, so a burst of load on the machine
+falls on all of them. ONNX Runtime runs with `--threads` intra-op threads (default: the
+machine's cores). This script imports TensorFlow alone (for the SavedModel), as a user
+would: oneDNN only where TensorFlow turns it on by default or TF_ENABLE_ONEDNN_OPTS=1.
 The last line is a JSON record for `benchmarks/run_all.py`.
 """
 
@@ -25,35 +29,24 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-import onnxruntime  # noqa: E402
 
 from tf_deepgifs_export import contract  # noqa: E402
+from tf_deepgifs_export.generate import Generator  # noqa: E402
+
+LEGACY_FILES = {"legacy_loop": "generator.onnx", "legacy_fixed": "generator_fixed.onnx"}
 
 
-def median_ms(call, repeats):
-    call()  # warm-up: allocations, kernel selection
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
-    return 1000 * float(np.median(times))
-
-
-def inputs(metadata, batch, frames):
-    k, size, channels = (int(metadata[key]) for key in ("context_frames", "image_size", "channels"))
-    rng = np.random.default_rng(0)
-    seed = rng.random((batch, k, size, size, channels), np.float32)
-    noise = rng.standard_normal((batch, frames, int(metadata["latent_dim"])), np.float32)
-    return seed, noise
-
-
-def onnx_caller(path, threads, seed, noise):
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-    feed = {contract.SEED: seed, contract.NOISE: noise}
-    return lambda: session.run([contract.FRAMES], feed)
+def interleaved_ms(calls, rounds):
+    """{name: median ms} of `calls` run once each per round, after one warm-up call each."""
+    times = {name: [] for name in calls}
+    for call in calls.values():
+        call()  # warm-up: allocations, kernel selection
+    for _ in range(rounds):
+        for name, call in calls.items():
+            started = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - started)
+    return {name: 1000 * float(np.median(values)) for name, values in times.items()}
 
 
 def saved_model_caller(path, seed, noise):
@@ -67,39 +60,41 @@ def saved_model_caller(path, seed, noise):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--export-dir", required=True, help="a run's export/ folder")
-    parser.add_argument("--frames", type=int, help="frames per rollout (default: the trained horizon)")
+    parser.add_argument("--legacy-dir", help="the same model's legacy files (generator.onnx "
+                        "looped, generator_fixed.onnx unrolled)")
+    parser.add_argument("--frames", default="19,100", help="lengths to generate, comma-separated")
     parser.add_argument("--batches", default="1,32")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--runtimes", default="saved_model,onnx,onnx_fixed")
+    parser.add_argument("--runtimes", default="step,legacy_loop,legacy_fixed,saved_model")
     args = parser.parse_args()
     runtimes = args.runtimes.split(",")
-    folder = args.export_dir
-    onnx_path = os.path.join(folder, contract.ONNX_FILE)
-    fixed_path = os.path.join(folder, contract.FIXED_ONNX_FILE)
-    metadata = onnxruntime.InferenceSession(
-        onnx_path, providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map
-    frames = args.frames or int(metadata["training_frames"])
+    generators = {"step": Generator(os.path.join(args.export_dir, contract.ONNX_FILE), args.threads)}
+    for name, file in LEGACY_FILES.items():
+        if name in runtimes and args.legacy_dir:
+            generators[name] = Generator(os.path.join(args.legacy_dir, file), args.threads)
+    step = generators["step"]
     results = []
     for batch in (int(b) for b in args.batches.split(",")):
-        seed, noise = inputs(metadata, batch, frames)
-        callers = {}
-        if "saved_model" in runtimes:
-            callers["saved_model"] = saved_model_caller(
-                os.path.join(folder, contract.SAVED_MODEL_DIR), seed, noise)
-        if "onnx" in runtimes:
-            callers["onnx"] = onnx_caller(onnx_path, args.threads, seed, noise)
-        if "onnx_fixed" in runtimes and frames == int(metadata["training_frames"]):
-            callers["onnx_fixed"] = onnx_caller(fixed_path, args.threads, seed, noise)
-        for name, call in callers.items():
-            ms = median_ms(call, args.repeats)
-            results.append({"runtime": name, "batch": batch, "frames": frames, "ms": round(ms, 1),
-                            "frames_per_second": round(batch * frames / ms * 1000, 1)})
-            print(f"{name:12s} batch {batch:3d} x {frames} frames: {ms:8.1f} ms "
-                  f"({results[-1]['frames_per_second']:.0f} frames/s)")
+        for frames in (int(f) for f in args.frames.split(",")):
+            rng = np.random.default_rng(0)
+            seed = rng.random((batch, step.context_frames) + step.frame_shape, np.float32)
+            noise = rng.standard_normal((batch, frames, step.noise_dim), np.float32)
+            calls = {name: (lambda g=generator: g.run(seed, noise))
+                     for name, generator in generators.items()
+                     if name in runtimes and generator.fixed_frames in (None, frames)}
+            if "saved_model" in runtimes:
+                calls["saved_model"] = saved_model_caller(
+                    os.path.join(args.export_dir, contract.SAVED_MODEL_DIR), seed, noise)
+            for name, ms in interleaved_ms(calls, args.rounds).items():
+                results.append({"runtime": name, "batch": batch, "frames": frames,
+                                "ms": round(ms, 2), "ms_per_frame": round(ms / frames, 3),
+                                "frames_per_second": round(batch * frames / ms * 1000, 1)})
+                print(f"{name:12s} batch {batch:3d} x {frames:4d} frames: {ms:9.1f} ms "
+                      f"({ms / frames:6.2f} ms a frame, {results[-1]['frames_per_second']:.0f} frames/s)")
     print(json.dumps({"benchmark": "rollout_latency", "onnx_threads": args.threads,
                       "onednn_env": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
-                      "repeats": args.repeats, "results": results}))
+                      "rounds": args.rounds, "results": results}))
 
 
 if __name__ == "__main__":

@@ -10,8 +10,9 @@
    ours), frames/s and the ratios, each the median of --rounds interleaved runs; where
    the time goes per network (train_step_parts.py)
 2. FLOPs of a train step and of a generated frame, against the measured matmul rate
-3. rollout latency, 1 and 32 sequences x 19 frames: SavedModel (with TensorFlow's
-   default for this CPU, and with oneDNN on), ONNX, fixed-length ONNX
+3. rollout latency, 1 and 32 sequences x 19 and 100 frames: the step file looped by the
+   runner, the legacy looped and fixed-length files of the same model, and the SavedModel
+   (with TensorFlow's default for this CPU, and with oneDNN on)
 4. the input pipeline from the built dataset (skipped if it is not built); with
    --build, the wall time of building each dataset's 100,000 sequences from scratch
    (Moving MNIST from generated stand-in digits in the MNIST file format: the time is
@@ -45,7 +46,7 @@ sys.path.insert(0, str(REPO))  # tf_deepgifs, for the untrained export and the s
 
 # The train-step rows: (results key, label, whether its decoder is the folded one, script
 # and options, environment).
-LATENCY_REPEATS = 30  # rollout calls per runtime and batch (median)
+LATENCY_ROUNDS = 30  # interleaved rollout calls per runtime, batch and length (median)
 
 TRAINING_ROWS = (
     ("tensorflow", "tf_deepgifs (TensorFlow, oneDNN on: the default)", True,
@@ -106,9 +107,12 @@ def machine():
 
 
 def untrained_export(folder, tiny, log):
-    """A run directory with untrained weights, exported; returns its export folder."""
-    from tf_deepgifs.training import run_directory
+    """A run directory with untrained weights, exported, with the same model's legacy files
+    in its export folder's legacy/; returns the export folder."""
     from tf_deepgifs.config import Config, ModelConfig
+    from tf_deepgifs.training import run_directory
+    from tf_deepgifs_export import exporter
+    from tf_deepgifs_export.rollout import rollout_function
 
     model = ModelConfig(encoder_filters=(4, 8, 8, 8), latent_dim=6, lstm_units=8,
                         discriminator_units=6) if tiny else ModelConfig()
@@ -117,6 +121,13 @@ def untrained_export(folder, tiny, log):
     network = run_directory.build_model(config, (20, 64, 64, 1))
     run_directory.Checkpoints(os.path.join(folder, "checkpoints"), 1).save(network, 0)
     run(["-m", "tf_deepgifs", "export", "--run-dir", folder], log)
+    legacy = os.path.join(folder, "export", "legacy")
+    os.makedirs(legacy)
+    properties = exporter.legacy_metadata(exporter.metadata(config, "paper"))
+    model = run_directory.load_model(config, run_directory.weights_of(folder))
+    horizon = config.data.num_frames - config.train.context_frames
+    for name, fixed in (("generator.onnx", None), ("generator_fixed.onnx", horizon)):
+        exporter.write_onnx(rollout_function(model, fixed), os.path.join(legacy, name), properties)
     return os.path.join(folder, "export")
 
 
@@ -145,14 +156,17 @@ def measure(args, log):
     export_dir = args.export_dir or untrained_export(os.path.join(scratch, "run"), args.tiny, log)
     # A batch-1 rollout lasts ~20 ms: 5 calls sat inside one burst of a neighbour's load
     # and read 40 % slow in one run; 30 calls span a few seconds.
-    repeats = ["--repeats", "1" if args.tiny else str(LATENCY_REPEATS)]
-    results["latency"] = run(["benchmarks/rollout_latency.py", "--export-dir", export_dir, *repeats], log)
+    rounds = ["--rounds", "1" if args.tiny else str(LATENCY_ROUNDS)]
+    legacy = os.path.join(export_dir, "legacy")
+    legacy = ["--legacy-dir", legacy] if os.path.isdir(os.path.join(REPO, legacy)) else []
+    results["latency"] = run(["benchmarks/rollout_latency.py", "--export-dir", export_dir,
+                              *legacy, *rounds], log)
     results["latency_onednn"] = run(
-        ["benchmarks/rollout_latency.py", "--export-dir", export_dir, *repeats, "--runtimes",
+        ["benchmarks/rollout_latency.py", "--export-dir", export_dir, *rounds, "--runtimes",
          "saved_model"], log, env={"TF_ENABLE_ONEDNN_OPTS": "1"})
     png = seed_png(os.path.join(scratch, "seed.png"))
     results["runner"] = run(["-m", "export.generate", "--model",
-                             os.path.join(export_dir, "generator_fixed.onnx"), "--seed", png,
+                             os.path.join(export_dir, "generator.onnx"), "--seed", png,
                              "--out", os.path.join(scratch, "out.gif")], log)
     if args.build:
         results["builds"] = measure_builds(os.path.join(scratch, "builds"), args.tiny, log)
@@ -275,17 +289,22 @@ def latency_section(results):
     flops = results["flops"][0]
     floor = flops["generated_frame_flops"] / flops["matmul_flops_per_second"] * 1000
     lines = ["## 3. Rollout latency\n",
-             f"One call generating {record['results'][0]['frames']} frames from one seed frame per "
-             f"sequence, median of {record['repeats']} after a warm-up; ONNX Runtime on its CPU "
-             f"provider with {record['onnx_threads']} intra-op threads; the SavedModel loaded by "
-             f"TensorFlow alone, once with TensorFlow's default for this CPU (oneDNN only on "
-             f"CPUs with AVX-512 VNNI, BF16 or AMX) and once with TF_ENABLE_ONEDNN_OPTS=1, as "
-             f"tf_deepgifs runs it. The floor is the FLOPs at the matmul rate ({floor:.2f} ms "
-             f"per frame). (`{command}`; `{onednn_command}`)\n",
-             "| runtime | batch | ms | frames/s | x the floor |", "| --- | --- | --- | --- | --- |"]
+             "Generating N frames from one seed frame per sequence, the median of "
+             f"{record['rounds']} calls after a warm-up, the runtimes interleaved call by call: "
+             "`step` is generator.onnx, one generation step per call, looped by the runner "
+             "(export/generate.py); `legacy_loop` and `legacy_fixed` are the same model in the "
+             "legacy files (one ONNX Loop over the frames; the frames unrolled, its trained 19 "
+             f"only). ONNX Runtime on its CPU provider with {record['onnx_threads']} intra-op "
+             "threads; the SavedModel loaded by TensorFlow alone, once with TensorFlow's default "
+             "for this CPU (oneDNN only on CPUs with AVX-512 VNNI, BF16 or AMX) and once with "
+             "TF_ENABLE_ONEDNN_OPTS=1, as tf_deepgifs runs it. The floor is the FLOPs at the "
+             f"matmul rate ({floor:.2f} ms per frame). (`{command}`; `{onednn_command}`)\n",
+             "| runtime | batch | frames | ms | ms a frame | frames/s | x the floor |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     rows = record["results"] + [dict(r, runtime="saved_model, oneDNN on") for r in onednn["results"]]
-    for r in sorted(rows, key=lambda r: r["batch"]):
-        lines.append(f"| {r['runtime']} | {r['batch']} | {r['ms']:.1f} | {r['frames_per_second']:.0f} | "
+    for r in sorted(rows, key=lambda r: (r["batch"], r["frames"])):
+        lines.append(f"| {r['runtime']} | {r['batch']} | {r['frames']} | {r['ms']:.1f} | "
+                     f"{r['ms'] / r['frames']:.2f} | {r['frames_per_second']:.0f} | "
                      f"{r['ms'] / (floor * r['batch'] * r['frames']):.2f} |")
     return lines + [""]
 

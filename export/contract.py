@@ -1,31 +1,55 @@
-"""The exported rollout's contract, shared by the exporter and the ONNX runner.
+"""The exported generator's contract, shared by the exporter, the runners and the web page.
 
-Both formats take the same inputs and give the same output:
+One ONNX file per model, `generator.onnx`, computes one generation step; the caller
+loops, as language models are deployed, so one file generates any number of frames and
+every step runs in ONNX Runtime's main graph (a Loop's body is optimised far less).
 
-    seed    float32 [batch, K, image_size, image_size, channels], pixels in [0, 1]:
-            the K context frames the model was trained with.
-    noise   float32 [batch, N, latent_dim], standard normal: entry 0 samples the last
-            seed frame's latent, entry n the latent of generated frame n - 1 as it is fed
-            back (unused where the model feeds back its predicted latent instead,
-            `generation_feedback` "latent"). Zeros give the deterministic (mean) rollout.
-            N >= 1 is read from its shape.
-    frames  float32 [batch, N, image_size, image_size, channels], pixels in [0, 1].
+    inputs   frame    float32 [F, H, W, C], pixels in [0, 1]: frames to read
+             latent   float32 [R, latent_dim]: latents to read as they are
+             state    float32 [F + R, 2, state_size]: the LSTM's (h, c), zeros at first
+             noise    float32 [F + R, noise_dim], standard normal (zeros: the mean); a
+                      read frame's latent is sampled with its row
+    outputs  next_frame   float32 [F + R, H, W, C] in [0, 1]: the frame generated
+             next_latent  float32 [F + R, latent_dim]: its latent
+             next_state   float32 [F + R, 2, state_size]
 
-Batch and N are dynamic, except in generator_fixed.onnx, which fixes N to the horizon
-the model was trained on (the noise input's shape says it) and runs faster in ONNX
-Runtime. The graph holds no random op, so the same inputs give the same frames in
-TensorFlow and in ONNX Runtime.
+The batch is the F read frames followed by the R read latents; a step gives each
+sequence one input, so one of the two is usually empty (a batch of 0). No branch in the
+graph, no random op: the same inputs give the same frames in TensorFlow, ONNX Runtime in
+Python and onnxruntime-web.
+
+Generating N frames from K seed frames: K steps reading the seed frames (the noise of
+the last samples it, the earlier ones read their mean), whose last `next_frame` is
+generated frame 1; then N - 1 steps, each reading back what the step before made, with
+noise entry n: its `next_frame` for a model whose `generation_feedback` is "frames" (the
+paper's), its `next_latent` for one whose feedback is "latent" (as `tune`'s runs; no
+frame is then encoded after the seeds).
+
+The contract, its version and the model's sizes are in the file's `metadata_props`
+(`METADATA_KEYS`, all strings). The SavedModel's `rollout` signature takes (seed
+[batch, K, H, W, C], noise [batch, N, noise_dim]) and gives frames [batch, N, H, W, C],
+the same loop for TensorFlow users.
 
 This module imports nothing, so the runner can use it without TensorFlow.
 """
 
-SEED, NOISE, FRAMES = "seed", "noise", "frames"
-SIGNATURE = "rollout"  # the SavedModel signature's name
-CONTRACT_VERSION = "deepgifs-rollout-1"  # bumped when inputs, output or metadata change
+CONTRACT_VERSION = "deepgifs-step-2"  # bumped when inputs, outputs or metadata change
+# The version before: one graph (seed, noise) -> frames, looped or with N fixed
+# (generator.onnx, generator_fixed.onnx); the runner still reads it.
+LEGACY_VERSION = "deepgifs-rollout-1"
+
+FRAME, LATENT, STATE, NOISE = "frame", "latent", "state", "noise"
+NEXT_FRAME, NEXT_LATENT, NEXT_STATE = "next_frame", "next_latent", "next_state"
+INPUTS = (FRAME, LATENT, STATE, NOISE)
+OUTPUTS = (NEXT_FRAME, NEXT_LATENT, NEXT_STATE)
+# The legacy graph's names.
+SEED, FRAMES = "seed", "frames"
+
+SIGNATURE = "rollout"  # the SavedModel signature's name: (seed, noise) -> frames
 PIXEL_RANGE = "0,1"
 
 ONNX_FILE = "generator.onnx"
-FIXED_ONNX_FILE = "generator_fixed.onnx"  # N fixed to training_frames, unrolled
+LEGACY_FIXED_ONNX_FILE = "generator_fixed.onnx"  # the legacy file with N fixed
 SAVED_MODEL_DIR = "saved_model"
 REPORT_FILE = "verification.json"
 EXPORT_DIR = "export"  # inside the run directory
@@ -34,14 +58,22 @@ EXPORT_DIR = "export"  # inside the run directory
 METADATA_KEYS = (
     "contract",  # CONTRACT_VERSION
     "dataset",  # e.g. bouncing_balls
-    "context_frames",  # K
+    "context_frames",  # K, the seed frames a rollout reads
     "channels",  # C
-    "latent_dim",
     "image_size",  # frames are image_size x image_size
-    "pixel_range",  # PIXEL_RANGE, for seed and frames
+    "latent_dim",
+    "noise_dim",  # the noise input's last dimension
+    "state_size",  # the state input's last dimension
+    "pixel_range",  # PIXEL_RANGE, for frames in and out
     "training_frames",  # N the model was trained to generate (num_frames - K)
+    "generation_feedback",  # frames or latent: what a step reads back after the seeds
     "training_mode",  # teacher_forced, rollout or scheduled
     "preset",  # the training preset
     "tf_deepgifs_version",
 )
-INTEGER_KEYS = ("context_frames", "channels", "latent_dim", "image_size", "training_frames")
+INTEGER_KEYS = ("context_frames", "channels", "image_size", "latent_dim", "noise_dim",
+                "state_size", "training_frames")
+# What a legacy file's metadata holds.
+LEGACY_METADATA_KEYS = ("contract", "dataset", "context_frames", "channels", "latent_dim",
+                        "image_size", "pixel_range", "training_frames", "training_mode",
+                        "preset", "tf_deepgifs_version")

@@ -1,11 +1,11 @@
-"""`python -m tf_deepgifs export` (and `make export`): a run's generator as SavedModel and ONNX.
+"""`python -m tf_deepgifs export` (and `make export`): a run's generator as ONNX and SavedModel.
 
     <run dir>/export/
-        saved_model/        TensorFlow SavedModel, signature "rollout"
-        generator.onnx      the same function through tf2onnx, with metadata_props
-        generator_fixed.onnx   the same for N = the trained horizon only, unrolled: the
-                               fast one in ONNX Runtime (~10x at batch 1)
-        verification.json   per-frame errors of both against the TensorFlow function
+        generator.onnx      one generation step through tf2onnx (contract.py), with the
+                            contract in its metadata_props: any number of frames, the
+                            caller looping
+        saved_model/        TensorFlow SavedModel, signature "rollout" (seed, noise) -> frames
+        verification.json   per-frame errors of both against the TensorFlow rollout
 
 The files are written to `export.partial/`, verified, and only then renamed to `export/`
 (replacing an earlier export), so a failed or interrupted export leaves no files that
@@ -20,15 +20,16 @@ import tf2onnx
 
 import tf_deepgifs
 from . import contract, verify
-from .rollout import rollout_function
+from .rollout import rollout_function, step_function
 from tf_deepgifs.training import run_directory
 from tf_deepgifs.errors import UserError
 
 # tf2onnx 1.17 knows opsets up to 18; ONNX Runtime runs 18 from release 1.14 on.
 OPSET = 18
-# Dims of the contract's dynamic axes, named in the ONNX file's inputs and output.
-_DYNAMIC_DIMS = {contract.SEED: {0: "batch"}, contract.NOISE: {0: "batch", 1: "frames"},
-                 contract.FRAMES: {0: "batch", 1: "frames"}}
+# The contract's dynamic axes, named in the ONNX file's inputs and outputs.
+_DYNAMIC_DIMS = {name: {0: "batch"} for name in contract.INPUTS + contract.OUTPUTS}
+_DYNAMIC_DIMS.update({contract.FRAME: {0: "frames_read"}, contract.LATENT: {0: "latents_read"},
+                      contract.SEED: {0: "batch"}, contract.FRAMES: {0: "batch", 1: "frames"}})
 BATCH_SIZES = (1, 3)  # verified batch sizes
 
 
@@ -37,9 +38,10 @@ class ExportError(UserError):
 
 
 def verification_lengths(config):
-    """Two lengths: a short one, and the horizon the model was trained on."""
+    """A short length, the horizon the model was trained on, and more than twice that:
+    one file generates any number of frames."""
     horizon = config.data.num_frames - config.train.context_frames
-    return (min(2, horizon), horizon) if horizon > 2 else (1, 2)
+    return (1, horizon, 2 * horizon + 3)
 
 
 def metadata(config, preset):
@@ -49,16 +51,26 @@ def metadata(config, preset):
         "dataset": config.data.dataset,
         "context_frames": config.train.context_frames,
         "channels": config.model.channels,
-        "latent_dim": config.model.latent_dim,
         "image_size": config.model.image_size,
+        "latent_dim": config.model.latent_dim,
+        "noise_dim": config.model.latent_dim,
+        "state_size": config.model.lstm_units,
         "pixel_range": contract.PIXEL_RANGE,
         "training_frames": config.data.num_frames - config.train.context_frames,
+        "generation_feedback": config.model.generation_feedback,
         "training_mode": config.train.mode,
         "preset": preset,
         "tf_deepgifs_version": tf_deepgifs.__version__,
     }
     assert tuple(values) == contract.METADATA_KEYS
     return {key: str(value) for key, value in values.items()}
+
+
+def legacy_metadata(properties):
+    """The metadata_props of a legacy file (contract deepgifs-rollout-1) for a model of
+    `properties`: what `benchmarks/rollout_latency.py` compares the step file with."""
+    values = {key: properties[key] for key in contract.LEGACY_METADATA_KEYS}
+    return {**values, "contract": contract.LEGACY_VERSION}
 
 
 def properties_as_values(properties):
@@ -79,14 +91,15 @@ def write_saved_model(model, rollout, path):
     archive.write_out(str(path), verbose=False)
 
 
-def write_onnx(rollout, path, properties, opset=OPSET):
-    """`rollout` through tf2onnx, its dynamic axes named, `properties` as metadata_props."""
+def write_onnx(function, path, properties, opset=OPSET):
+    """`function` (the step, or a legacy rollout) through tf2onnx, its dynamic axes named,
+    `properties` as metadata_props."""
     proto, _ = tf2onnx.convert.from_function(
-        rollout, input_signature=rollout.input_signature, opset=opset)
+        function, input_signature=function.input_signature, opset=opset)
     for value in list(proto.graph.input) + list(proto.graph.output):
         for axis, name in _DYNAMIC_DIMS.get(value.name, {}).items():
             dim = value.type.tensor_type.shape.dim[axis]
-            if not dim.HasField("dim_value"):  # the fixed file's N stays a number
+            if not dim.HasField("dim_value"):  # a legacy fixed file's N stays a number
                 dim.dim_param = name
     proto.producer_name = "tf_deepgifs"
     proto.producer_version = tf_deepgifs.__version__
@@ -98,17 +111,13 @@ def write_onnx(rollout, path, properties, opset=OPSET):
 
 def _write_and_verify(model, rollout, folder, properties, config, opset):
     """Writes every format into `folder` and returns the verification report."""
-    horizon = config.data.num_frames - config.train.context_frames
     write_saved_model(model, rollout, folder / contract.SAVED_MODEL_DIR)
-    write_onnx(rollout, folder / contract.ONNX_FILE, properties, opset)
-    write_onnx(rollout_function(model, fixed_frames=horizon), folder / contract.FIXED_ONNX_FILE,
-               properties, opset)
+    write_onnx(step_function(model), folder / contract.ONNX_FILE, properties, opset)
     cases = [(batch, frames) for batch in BATCH_SIZES for frames in verification_lengths(config)]
     try:
         report = verify.verify(rollout, str(folder / contract.ONNX_FILE),
                                str(folder / contract.SAVED_MODEL_DIR),
-                               properties_as_values(properties), cases,
-                               str(folder / contract.FIXED_ONNX_FILE))
+                               properties_as_values(properties), cases)
     except RuntimeError as error:
         raise ExportError(str(error)) from None
     report.update(opset=opset, metadata=properties)
@@ -139,7 +148,6 @@ def export_run(run_dir, weights=None, opset=OPSET, log=print):
         if not report["passed"]:
             raise ExportError(f"the exported files differ from the model by more than "
                               f"{verify.TOLERANCE:.2g} (per-frame errors above); nothing was written.")
-    log(f"Wrote {final / contract.ONNX_FILE}, {contract.FIXED_ONNX_FILE} and "
-        f"{contract.SAVED_MODEL_DIR}; all agree with the model within {verify.TOLERANCE:.2g} at "
-        "every frame.")
+    log(f"Wrote {final / contract.ONNX_FILE} and {contract.SAVED_MODEL_DIR}; both agree with "
+        f"the model within {verify.TOLERANCE:.2g} at every frame.")
     return final

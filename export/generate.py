@@ -22,7 +22,6 @@ file and `contract.py`) next to a generator.onnx and it runs wherever onnxruntim
 import argparse
 import os
 import sys
-import tempfile
 
 import imageio.v3 as iio
 import numpy as np
@@ -45,7 +44,9 @@ class GeneratorError(Exception):
 
 
 class Generator:
-    """An exported DeepGIFs rollout in ONNX Runtime.
+    """An exported DeepGIFs generator in ONNX Runtime: the step file of the current
+    contract, looped here, or a file of the legacy contract (one graph, seed and noise in,
+    frames out).
 
     Args:
       path: a generator.onnx written by `python -m tf_deepgifs export`.
@@ -66,25 +67,35 @@ class Generator:
             raise GeneratorError(
                 f"{path} is not an ONNX model ONNX Runtime can load ({reason}).") from None
         self.metadata = self.session.get_modelmeta().custom_metadata_map
+        self.legacy = self.metadata.get("contract") == contract.LEGACY_VERSION
         self._check_contract(path)
-        sizes = {key: int(self.metadata[key]) for key in contract.INTEGER_KEYS}
+        sizes = {key: int(self.metadata[key]) for key in contract.INTEGER_KEYS
+                 if key in self.metadata}
         self.context_frames, self.channels = sizes["context_frames"], sizes["channels"]
         self.image_size, self.latent_dim = sizes["image_size"], sizes["latent_dim"]
         self.training_frames = sizes["training_frames"]  # N the model was trained to generate
-        # generator_fixed.onnx: N fixed (an int in the noise input's shape), else None.
-        noise_frames = {i.name: i for i in self.session.get_inputs()}[contract.NOISE].shape[1]
+        self.noise_dim = sizes.get("noise_dim", self.latent_dim)
+        self.state_size = sizes.get("state_size")
+        # A legacy generator_fixed.onnx fixes N (an int in the noise input's shape).
+        noise_frames = ({i.name: i for i in self.session.get_inputs()}[contract.NOISE].shape[1]
+                        if self.legacy else None)
         self.fixed_frames = noise_frames if isinstance(noise_frames, int) else None
 
     def _check_contract(self, path):
-        inputs = {i.name: i for i in self.session.get_inputs()}
-        outputs = [o.name for o in self.session.get_outputs()]
-        if (self.metadata.get("contract") != contract.CONTRACT_VERSION
-                or set(inputs) != {contract.SEED, contract.NOISE} or outputs != [contract.FRAMES]
-                or any(key not in self.metadata for key in contract.METADATA_KEYS)):
+        inputs = sorted(i.name for i in self.session.get_inputs())
+        outputs = sorted(o.name for o in self.session.get_outputs())
+        if self.legacy:
+            expected = (sorted([contract.SEED, contract.NOISE]), [contract.FRAMES],
+                        contract.LEGACY_METADATA_KEYS)
+        else:
+            expected = (sorted(contract.INPUTS), sorted(contract.OUTPUTS), contract.METADATA_KEYS)
+        if (self.metadata.get("contract") not in (contract.CONTRACT_VERSION, contract.LEGACY_VERSION)
+                or (inputs, outputs) != expected[:2]
+                or any(key not in self.metadata for key in expected[2])):
             raise GeneratorError(
                 f"{path} is not a DeepGIFs generator of contract {contract.CONTRACT_VERSION} "
-                f"(inputs {sorted(inputs)}, outputs {outputs}, contract "
-                f"{self.metadata.get('contract', 'missing')}); export it with "
+                f"(or {contract.LEGACY_VERSION}): inputs {inputs}, outputs {outputs}, contract "
+                f"{self.metadata.get('contract', 'missing')}; export it with "
                 "`python -m tf_deepgifs export`.")
 
     @property
@@ -92,22 +103,54 @@ class Generator:
         return (self.image_size, self.image_size, self.channels)
 
     def run(self, seeds, noise):
-        """The raw contract: seeds (B, K, H, W, C) and noise (B, N, latent) --> (B, N, H, W, C).
+        """Seeds (B, K, H, W, C) and noise (B, N, noise_dim) --> frames (B, N, H, W, C).
 
-        All float32; pixels in [0, 1]; noise standard normal, or zeros for the mean rollout.
-        A fixed-length model generates up to its N: fewer frames are the first of its N
-        (the rollout is causal, so they equal a shorter rollout's).
+        All float32; pixels in [0, 1]; noise standard normal, or zeros for the mean
+        rollout: entry 0 samples the last seed frame's latent, entry n the generated frame
+        n - 1's as it is read back. A legacy fixed-length file generates up to its N.
         """
-        noise = np.asarray(noise, np.float32)
+        seeds, noise = np.asarray(seeds, np.float32), np.asarray(noise, np.float32)
+        if self.legacy:
+            return self._run_legacy(seeds, noise)
+        batch, wanted = noise.shape[:2]
+        no_frames = np.zeros((0,) + self.frame_shape, np.float32)
+        no_latents = np.zeros((0, self.latent_dim), np.float32)
+        state = np.zeros((batch, 2, self.state_size), np.float32)
+        still = np.zeros((batch, self.noise_dim), np.float32)
+        for k in range(self.context_frames):  # the earlier seed frames read as their mean
+            last = k == self.context_frames - 1
+            frame, latent, state = self._step(seeds[:, k], no_latents, state,
+                                              noise[:, 0] if last else still)
+        frames = [frame]
+        for n in range(1, wanted):  # each step reads back what the one before made
+            if self.reads_back_frames:
+                frame, latent, state = self._step(frame, no_latents, state, noise[:, n])
+            else:
+                frame, latent, state = self._step(no_frames, latent, state, noise[:, n])
+            frames.append(frame)
+        return np.stack(frames, axis=1)
+
+    @property
+    def reads_back_frames(self):
+        """Whether a step reads back the frame generated before (else its latent)."""
+        return self.metadata.get("generation_feedback", "frames") == "frames"
+
+    def _step(self, frame, latent, state, noise):
+        return self.session.run(list(contract.OUTPUTS), {
+            contract.FRAME: frame, contract.LATENT: latent, contract.STATE: state,
+            contract.NOISE: noise})
+
+    def _run_legacy(self, seeds, noise):
         wanted = noise.shape[1]
         if self.fixed_frames:
             if wanted > self.fixed_frames:
                 raise GeneratorError(
-                    f"this model generates at most {self.fixed_frames} frames ({wanted} asked); "
-                    f"use {contract.ONNX_FILE}, which generates any number.")
+                    f"this legacy model ({contract.LEGACY_VERSION}) generates at most "
+                    f"{self.fixed_frames} frames ({wanted} asked); export it again with "
+                    "`python -m tf_deepgifs export` for any number.")
             noise = np.pad(noise, ((0, 0), (0, self.fixed_frames - wanted), (0, 0)))
         return self.session.run([contract.FRAMES], {
-            contract.SEED: np.asarray(seeds, np.float32), contract.NOISE: noise})[0][:, :wanted]
+            contract.SEED: seeds, contract.NOISE: noise})[0][:, :wanted]
 
     def generate(self, seed_frames, num_frames, samples=1, rng=None):
         """Samples `num_frames` frames after the seed.
@@ -128,7 +171,7 @@ class Generator:
                 f"the seed must be {expected} frames, got {np.shape(seed_frames)}.")
         check_count("frames", num_frames, MAX_FRAMES)
         check_count("samples", samples, MAX_SAMPLES)
-        shape = (samples, num_frames, self.latent_dim)
+        shape = (samples, num_frames, self.noise_dim)
         if rng is None:
             noise = np.zeros(shape, np.float32)
         else:
@@ -255,10 +298,10 @@ def check_output_path(path):
 
 
 def write_gif(path, frames, fps=GIF_FPS):
-    """uint8 (T, H, W, C) to a looping GIF, written whole or not at all."""
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, partial = tempfile.mkstemp(suffix=".gif", dir=folder)
-    os.close(handle)
+    """uint8 (T, H, W, C) to a looping GIF, written whole or not at all, with the
+    permissions the user's umask gives a new file (as any file they write would get)."""
+    folder, name = os.path.split(os.path.abspath(path))
+    partial = os.path.join(folder, f".{name}.{os.getpid()}.partial.gif")
     try:
         iio.imwrite(partial, frames[..., 0] if frames.shape[-1] == 1 else frames,
                     extension=".gif", duration=1000 / fps, loop=0)

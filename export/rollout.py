@@ -1,26 +1,66 @@
-"""The rollout as one TensorFlow function, in the shape both export formats need.
+"""The exported generator as TensorFlow functions: one step (the ONNX file), and the
+rollout that loops it (the SavedModel's `rollout` signature).
 
-`DeepGIF.rollout` unrolls its frames in Python, so a traced graph would fix N. Here the
-generated frames come from one `tf.while_loop` whose trip count is read from the noise,
-so one graph serves any length; tf2onnx turns it into a single ONNX `Loop`. The LSTM is
-stepped by its cell inside the loop: a whole keras LSTM layer in a loop does not
-convert, and on a GPU machine Keras would pick a cuDNN kernel tf2onnx cannot read.
+The step is the contract's (`contract.py`): read frames (encoded and sampled) and latents
+(as they are), step the LSTM, decode the next frame. It is made of the model's own pieces
+(`DeepGIF.read_frame`, the predictor, the decoder), so the exported generator generates
+what `DeepGIF.rollout` does.
 
-With `fixed_frames` the same steps are unrolled for that one N instead. ONNX Runtime
-optimises a Loop's body far less than a plain graph (no layout change to its blocked
-NCHWc convolutions, no transposes removed, every step's overhead): the unrolled graph
-runs a 19-frame rollout about 10 times faster at batch 1 (BENCHMARKS.md).
+`rollout_function` loops the same pieces in a `tf.while_loop` (one graph for any N), or
+unrolls them for one N (`fixed_frames`): the two legacy ONNX files (contract
+deepgifs-rollout-1), which `benchmarks/rollout_latency.py` measures the step file against.
 """
 
 import tensorflow as tf
 
-from . import contract
 from tf_deepgifs.data import pixels
-from tf_deepgifs.models.encoder import sample_latent
+
+from . import contract
 
 
-def input_signature(model, fixed_frames=None):
-    """The contract's (seed, noise) specs for `model`: batch dynamic, N unless fixed."""
+def step_signature(model):
+    c = model.config
+    return [
+        tf.TensorSpec([None, c.image_size, c.image_size, c.channels], tf.float32,
+                      name=contract.FRAME),
+        tf.TensorSpec([None, c.latent_dim], tf.float32, name=contract.LATENT),
+        tf.TensorSpec([None, 2, c.lstm_units], tf.float32, name=contract.STATE),
+        tf.TensorSpec([None, c.latent_dim], tf.float32, name=contract.NOISE),
+    ]
+
+
+def _advance(model, read, state):
+    """The LSTM reads `read` (B, L): its prediction, decoded, and the new state."""
+    latent, (h, c) = model.predictor.step(read, [state[:, 0], state[:, 1]], training=False)
+    frame = pixels.from_network_range(model.decoder(latent, training=False))
+    return {contract.NEXT_FRAME: frame, contract.NEXT_LATENT: latent,
+            contract.NEXT_STATE: tf.stack([h, c], axis=1)}
+
+
+def _read(model, frame, noise):
+    """Frames (B, H, W, C) in [0, 1] --> the latents the LSTM reads for them (B, L)."""
+    return model.read_frame(pixels.to_network_range(frame), noise)
+
+
+def step_function(model):
+    """`tf.function(frame, latent, state, noise) -> {next_frame, next_latent, next_state}`,
+    the contract's step, in inference mode (BatchNorm's moving statistics).
+
+    For ONNX: TensorFlow's CPU convolutions refuse an empty batch, which the step is given
+    (frames or latents), so TensorFlow itself loops `rollout_function` instead.
+    """
+
+    @tf.function(input_signature=step_signature(model), autograph=False)
+    def step(frame, latent, state, noise):
+        reading_frames = tf.shape(frame)[0]
+        read = tf.concat([_read(model, frame, noise[:reading_frames]), latent], axis=0)
+        return _advance(model, read, state)
+
+    return step
+
+
+def rollout_signature(model, fixed_frames=None):
+    """The (seed, noise) specs: batch dynamic, N unless fixed."""
     c = model.config
     return [
         tf.TensorSpec([None, model.context_frames, c.image_size, c.image_size, c.channels],
@@ -30,74 +70,58 @@ def input_signature(model, fixed_frames=None):
 
 
 def rollout_function(model, fixed_frames=None):
-    """A `tf.function(seed, noise) -> {"frames": ...}` generating as `model.rollout` does.
+    """`tf.function(seed, noise) -> {"frames": ...}`: the step looped as the runner loops it.
 
-    Inference mode throughout (BatchNorm's running statistics). Same semantics as
-    `DeepGIF.rollout`: earlier seed frames enter the LSTM as their mean latent, the last
-    one sampled with noise[:, 0]; each generated frame n is encoded and fed back with
-    noise[:, n + 1] (with `generation_feedback` "latent" its latent is fed back as it is
-    and noise[:, 1:] is unused). `fixed_frames` N: noise must have N frames, and the steps are
+    seed (B, K, H, W, C) and frames (B, N, H, W, C) in [0, 1]; noise (B, N, L): entry 0
+    samples the last seed frame's latent, entry n the latent of generated frame n - 1
+    ("frames" feedback). `fixed_frames` N: noise must have N frames, and the steps are
     unrolled rather than looped.
     """
-    c, k = model.config, model.context_frames
-    decoder, predictor = model.decoder, model.predictor
-    frame_shape = [c.image_size, c.image_size, c.channels]
+    k, c = model.context_frames, model.config
+    read_back_frames = c.generation_feedback == "frames"
 
-    def first_latent(seed, noise):
-        """The seed frames through the encoder and the LSTM: (latent, h, c) for frame 1."""
+    def seeded(seed, noise):
+        """The K steps reading the seed frames: (generated frame 1, latent, state)."""
         batch = tf.shape(seed)[0]
-        mean, log_variance, _ = model.encode_sequence(
-            seed, tf.zeros([batch, k, c.latent_dim]), training=False)
-        state = predictor.initial_state(batch)
-        for i in range(k - 1):
-            _, state = predictor.step(mean[:, i], state, training=False)
-        last = sample_latent(mean[:, -1], log_variance[:, -1], noise[:, 0])
-        latent, (h, c_state) = predictor.step(last, state, training=False)
-        return latent, h, c_state
+        state = tf.zeros([batch, 2, c.lstm_units])
+        for i in range(k):  # the earlier seed frames read as their mean latent
+            frame_noise = noise[:, 0] if i == k - 1 else tf.zeros_like(noise[:, 0])
+            out = _advance(model, _read(model, seed[:, i], frame_noise), state)
+            state = out[contract.NEXT_STATE]
+        return out[contract.NEXT_FRAME], out[contract.NEXT_LATENT], state
 
-    def next_frame(latent, h, c_state, frame_noise, kernels):
-        """One step: the frame of `latent`, and the state after feeding it back.
+    def next_step(frame, latent, state, frame_noise):
+        read = _read(model, frame, frame_noise) if read_back_frames else latent
+        out = _advance(model, read, state)
+        return out[contract.NEXT_FRAME], out[contract.NEXT_LATENT], out[contract.NEXT_STATE]
 
-        kernels: the decoder's `transposed_kernels()`, folded once before the frames (a
-        fold per frame would cost TensorFlow about a third of a batch-1 frame)."""
-        frame, fed_back = model.generation_step(latent, frame_noise, kernels)
-        latent, (h, c_state) = predictor.step(fed_back, [h, c_state], training=False)
-        return pixels.from_network_range(frame), latent, h, c_state
-
-    @tf.function(input_signature=input_signature(model, fixed_frames), autograph=False)
+    @tf.function(input_signature=rollout_signature(model, fixed_frames), autograph=False)
     def unrolled(seed, noise):
-        latent, h, c_state = first_latent(seed, noise)
-        frames, kernels = [], decoder.transposed_kernels()
-        for n in range(fixed_frames):
-            if n == fixed_frames - 1:  # the last frame is not fed back
-                frames.append(pixels.from_network_range(
-                    decoder(latent, training=False, transposed_kernels=kernels)))
-                break
-            frame, latent, h, c_state = next_frame(latent, h, c_state, noise[:, n + 1], kernels)
+        frame, latent, state = seeded(seed, noise)
+        frames = [frame]
+        for n in range(1, fixed_frames):
+            frame, latent, state = next_step(frame, latent, state, noise[:, n])
             frames.append(frame)
         return {contract.FRAMES: tf.stack(frames, axis=1)}
 
-    @tf.function(input_signature=input_signature(model), autograph=False)
+    @tf.function(input_signature=rollout_signature(model), autograph=False)
     def looped(seed, noise):
         num_frames = tf.shape(noise)[1]
-        latent, h, c_state = first_latent(seed, noise)
-        kernels = decoder.transposed_kernels()  # loop invariants, captured by the body
+        frame, latent, state = seeded(seed, noise)
+        frames = tf.TensorArray(tf.float32, size=num_frames,
+                                element_shape=[None, c.image_size, c.image_size, c.channels])
 
-        def generate_one(n, latent, h, c_state, frames):
-            # After the last frame this feeds it back once more and the result is unused:
-            # tf2onnx needs every frame written at the loop's own index, and TensorFlow
-            # cannot stack an empty list of frames whose batch size is unknown.
-            frame, latent, h, c_state = next_frame(
-                latent, h, c_state, noise[:, tf.minimum(n + 1, num_frames - 1)], kernels)
-            return n + 1, latent, h, c_state, frames.write(n, frame)
+        def one_more(n, frame, latent, state, frames):
+            # Frame n is written at the loop's own index (tf2onnx converts no other
+            # pattern), then the next made; after the last frame that one is unused.
+            frames = frames.write(n, frame)
+            frame, latent, state = next_step(
+                frame, latent, state, noise[:, tf.minimum(n + 1, num_frames - 1)])
+            return n + 1, frame, latent, state, frames
 
-        frames = tf.TensorArray(tf.float32, size=num_frames, element_shape=[None] + frame_shape)
-        *_, frames = tf.while_loop(
-            lambda n, *_: n < num_frames, generate_one,
-            (tf.constant(0), latent, h, c_state, frames),
-        )
+        *_, frames = tf.while_loop(lambda n, *_: n < num_frames, one_more,
+                                   (tf.constant(0), frame, latent, state, frames))
         # (N, B, H, W, C) --> (B, N, H, W, C)
-        generated = tf.transpose(frames.stack(), [1, 0, 2, 3, 4])
-        return {contract.FRAMES: generated}
+        return {contract.FRAMES: tf.transpose(frames.stack(), [1, 0, 2, 3, 4])}
 
     return unrolled if fixed_frames else looped

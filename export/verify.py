@@ -3,7 +3,8 @@
 Each check runs the same inputs through two implementations and reports the largest
 absolute pixel difference of every generated frame:
 
-- ONNX Runtime (CPU) against the TensorFlow rollout function the files were made from,
+- the step file in ONNX Runtime (CPU), looped by the runner users run
+  (`generate.Generator`), against the TensorFlow rollout function,
 - the SavedModel, reloaded in a fresh Python process that imports TensorFlow alone,
   against the same function.
 
@@ -19,9 +20,8 @@ import sys
 import tempfile
 
 import numpy as np
-import onnxruntime
 
-from . import contract
+from . import contract, generate
 from tf_deepgifs.data import bouncing_balls
 
 # Max abs difference allowed at any pixel of any frame, pixels in [0, 1]: a quarter of an
@@ -31,17 +31,18 @@ from tf_deepgifs.data import bouncing_balls
 TOLERANCE = 1 / (4 * 255)
 VERIFICATION_SEED = 0
 NUM_BALLS = 2
-FORMATS = ("onnx_runtime", "saved_model", "onnx_runtime_fixed")  # as named in the report
+FORMATS = ("onnx_runtime", "saved_model")  # as named in the report
 
 
 def verification_inputs(metadata, batch, num_frames, seed=VERIFICATION_SEED):
     """(seed frames, noise) for one check: float32 arrays of the contract's shapes."""
     k, channels = metadata["context_frames"], metadata["channels"]
+    noise_dim = metadata.get("noise_dim", metadata["latent_dim"])
     rngs = [np.random.default_rng([seed, batch, num_frames, i]) for i in range(batch)]
     video = bouncing_balls.generate(rngs, k, NUM_BALLS, metadata["image_size"]).video
     frames = np.repeat(video.astype(np.float32) / 255.0, channels, axis=-1)
     noise = np.random.default_rng([seed, batch, num_frames]).standard_normal(
-        (batch, num_frames, metadata["latent_dim"])).astype(np.float32)
+        (batch, num_frames, noise_dim)).astype(np.float32)
     return frames, noise
 
 
@@ -50,11 +51,6 @@ def per_frame_error(expected, actual):
     if expected.shape != actual.shape:
         raise ValueError(f"shapes differ: {expected.shape} and {actual.shape}")
     return np.abs(expected - actual).max(axis=(0, 2, 3, 4)).tolist()
-
-
-def onnx_session(path):
-    options = onnxruntime.SessionOptions()
-    return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
 # Run by a fresh interpreter: only TensorFlow and NumPy, then proves it.
@@ -97,40 +93,26 @@ def saved_model_in_fresh_process(saved_model, inputs):
             return {name: outputs[name] for name in outputs}
 
 
-def verify(rollout, onnx_path, saved_model, metadata, cases, fixed_onnx_path=None):
+def verify(rollout, onnx_path, saved_model, metadata, cases):
     """Compares the formats with `rollout` (the TF function) on every (batch, N) of cases.
 
-    The fixed-length ONNX file, if given, is checked at the cases of its own N.
-
     Returns a report: {"tolerance", "passed", "cases": [{batch, frames, onnx_runtime,
-    saved_model[, onnx_runtime_fixed]}]} where the formats' entries are per-frame max abs
-    errors.
+    saved_model}]} where the formats' entries are per-frame max abs errors.
     """
-    session = onnx_session(onnx_path)
-    fixed = onnx_session(fixed_onnx_path) if fixed_onnx_path else None
-    fixed_frames = ({i.name: i for i in fixed.get_inputs()}[contract.NOISE].shape[1]
-                    if fixed else None)
+    runner = generate.Generator(onnx_path)
     inputs = {f"b{batch}_n{frames}": verification_inputs(metadata, batch, frames)
               for batch, frames in cases}
     reloaded = saved_model_in_fresh_process(saved_model, inputs)
     report_cases = []
     for (batch, frames), (name, (seed, noise)) in zip(cases, inputs.items()):
         expected = rollout(seed, noise)[contract.FRAMES].numpy()
-        feed = {contract.SEED: seed, contract.NOISE: noise}
-        case = {
+        report_cases.append({
             "batch": batch,
             "frames": frames,
-            "onnx_runtime": per_frame_error(expected, session.run([contract.FRAMES], feed)[0]),
+            "onnx_runtime": per_frame_error(expected, runner.run(seed, noise)),
             "saved_model": per_frame_error(expected, reloaded[name]),
-        }
-        if frames == fixed_frames:
-            case["onnx_runtime_fixed"] = per_frame_error(
-                expected, fixed.run([contract.FRAMES], feed)[0])
-        report_cases.append(case)
-    passed = all(max(case[fmt]) <= TOLERANCE for case in report_cases
-                 for fmt in FORMATS if fmt in case)
-    if fixed and not any("onnx_runtime_fixed" in case for case in report_cases):
-        raise RuntimeError(f"no case has the fixed file's {fixed_frames} frames")
+        })
+    passed = all(max(case[fmt]) <= TOLERANCE for case in report_cases for fmt in FORMATS)
     return {"tolerance": TOLERANCE, "passed": passed, "cases": report_cases}
 
 

@@ -1,15 +1,16 @@
-"""The exported rollout: one TensorFlow loop, SavedModel and ONNX that agree with it."""
+"""The exported generator: one step in ONNX (the caller loops), a SavedModel rollout, and
+both agree with the model at every frame."""
 
 import dataclasses
 import json
 
 import numpy as np
 import onnx
-import onnxruntime
 import pytest
 import tensorflow as tf
 
 from tf_deepgifs_export import contract, exporter, verify
+from tf_deepgifs_export.generate import Generator
 from tf_deepgifs_export.rollout import rollout_function
 from tests.conftest import TINY_RUN_CONFIG, write_tiny_run
 from tests.tiny import TINY_MODEL
@@ -45,19 +46,18 @@ def test_export_writes_every_format_agreeing_at_every_frame(exported_run):
     run_dir, result = exported_run
     folder = run_dir / contract.EXPORT_DIR
     assert sorted(p.name for p in folder.iterdir()) == sorted([
-        contract.ONNX_FILE, contract.FIXED_ONNX_FILE, contract.SAVED_MODEL_DIR, contract.REPORT_FILE])
+        contract.ONNX_FILE, contract.SAVED_MODEL_DIR, contract.REPORT_FILE])
     assert not (run_dir / "export.partial").exists()
     report = json.loads((folder / contract.REPORT_FILE).read_text())
     assert report["passed"] and report["opset"] == exporter.OPSET
-    assert [(c["batch"], c["frames"]) for c in report["cases"]] == [(1, 2), (1, 4), (3, 2), (3, 4)]
+    # 1 frame, the trained horizon (4), and more than twice it: one file, any length.
+    assert [(c["batch"], c["frames"]) for c in report["cases"]] == [
+        (1, 1), (1, 4), (1, 11), (3, 1), (3, 4), (3, 11)]
     for case in report["cases"]:
-        # The fixed-length file is checked at its own length, the trained horizon (4).
-        formats = ["onnx_runtime", "saved_model"] + (["onnx_runtime_fixed"] if case["frames"] == 4 else [])
-        assert sorted(f for f in verify.FORMATS if f in case) == sorted(formats)
-        for fmt in formats:
+        for fmt in verify.FORMATS:
             assert len(case[fmt]) == case["frames"]
             assert max(case[fmt]) <= verify.TOLERANCE
-    assert "batch  3,  4 frames: onnx_runtime max" in result.stdout  # the per-case summary
+    assert "batch  3, 11 frames: onnx_runtime max" in result.stdout  # the per-case summary
 
 
 def test_a_model_that_feeds_back_its_latents_exports_agreeing_at_every_frame(tmp_path, capsys):
@@ -68,41 +68,43 @@ def test_a_model_that_feeds_back_its_latents_exports_agreeing_at_every_frame(tmp
     assert main(["export", "--run-dir", str(tmp_path)]) == 0, capsys.readouterr().err
     report = json.loads((tmp_path / contract.EXPORT_DIR / contract.REPORT_FILE).read_text())
     assert report["passed"]
-    assert {fmt for case in report["cases"] for fmt in verify.FORMATS if fmt in case} == set(
-        verify.FORMATS)
+    assert all(fmt in case for case in report["cases"] for fmt in verify.FORMATS)
     for case in report["cases"]:
         assert all(max(case[fmt]) <= verify.TOLERANCE for fmt in verify.FORMATS if fmt in case)
 
 
-def test_the_onnx_file_names_its_axes_and_says_what_it_holds(exported_run):
+def test_the_onnx_file_is_one_step_names_its_axes_and_says_what_it_holds(exported_run):
     proto = onnx.load(str(exported_run[0] / contract.EXPORT_DIR / contract.ONNX_FILE))
 
     def dims(value):
         return [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
 
     inputs = {value.name: dims(value) for value in proto.graph.input}
-    assert inputs == {"seed": ["batch", 2, 64, 64, 1], "noise": ["batch", "frames", 6]}
-    assert [(o.name, dims(o)) for o in proto.graph.output] == [("frames", ["batch", "frames", 64, 64, 1])]
+    assert inputs == {"frame": ["frames_read", 64, 64, 1], "latent": ["latents_read", 6],
+                      "state": ["batch", 2, 8], "noise": ["batch", 6]}
+    assert {o.name: dims(o) for o in proto.graph.output} == {
+        "next_frame": ["batch", 64, 64, 1], "next_latent": ["batch", 6], "next_state": ["batch", 2, 8]}
     assert {op.domain: op.version for op in proto.opset_import}[""] == exporter.OPSET
     properties = {p.key: p.value for p in proto.metadata_props}
     assert set(properties) == set(contract.METADATA_KEYS)
     assert properties["contract"] == contract.CONTRACT_VERSION and properties["preset"] == "smoke"
-    assert (properties["context_frames"], properties["latent_dim"], properties["training_frames"]) == (
-        "2", "6", "4")
+    assert (properties["context_frames"], properties["latent_dim"], properties["noise_dim"],
+            properties["state_size"], properties["training_frames"]) == ("2", "6", "6", "8", "4")
     assert properties["dataset"] == "bouncing_balls" and properties["pixel_range"] == "0,1"
-    assert not any(node.op_type.startswith("Random") for node in proto.graph.node)
+    assert properties["generation_feedback"] == "frames"
+    operations = {node.op_type for node in proto.graph.node}
+    assert not operations & {"Loop", "If", "Scan"}, "every step in the main graph"
+    assert not any(op.startswith("Random") for op in operations)
 
 
-def test_one_onnx_file_serves_any_length_and_batch(exported_run):
+def test_the_step_file_generates_what_the_model_generates_at_any_length_and_batch(exported_run):
     run_dir = exported_run[0]
-    session = onnxruntime.InferenceSession(str(run_dir / contract.EXPORT_DIR / contract.ONNX_FILE),
-                                           providers=["CPUExecutionProvider"])
+    runner = Generator(str(run_dir / contract.EXPORT_DIR / contract.ONNX_FILE))
     model = run_directory.load_model(TINY_RUN_CONFIG, run_directory.weights_of(str(run_dir)))
-    rollout = rollout_function(model)
     for batch, frames in [(2, 1), (5, 9)]:  # 9 frames: longer than the model was trained for
         seed, noise = _inputs(batch, frames, seed=7)
-        frames_onnx = session.run(["frames"], {"seed": seed, "noise": noise})[0]
-        np.testing.assert_allclose(frames_onnx, rollout(seed, noise)["frames"].numpy(), atol=1e-4)
+        expected = model.rollout(tf.constant(seed), frames, tf.constant(noise)).numpy()
+        np.testing.assert_allclose(runner.run(seed, noise), expected, atol=1e-4)
 
 
 def test_the_saved_model_check_fails_when_the_project_is_needed(tmp_path):
@@ -147,11 +149,3 @@ def test_export_errors_are_one_line(tmp_path, capsys):
     (tmp_path / "run" / "checkpoints" / "step_1.weights.h5").unlink()
     assert main(["export", "--run-dir", str(tmp_path / "run")]) == 2
     assert "has neither model.keras nor a checkpoint" in capsys.readouterr().err
-
-
-def test_the_fixed_length_file_is_unrolled_for_the_trained_horizon(exported_run):
-    proto = onnx.load(str(exported_run[0] / contract.EXPORT_DIR / contract.FIXED_ONNX_FILE))
-    noise = next(value for value in proto.graph.input if value.name == contract.NOISE)
-    assert [d.dim_param or d.dim_value for d in noise.type.tensor_type.shape.dim] == ["batch", 4, 6]
-    assert not any(node.op_type == "Loop" for node in proto.graph.node)
-    assert {p.key: p.value for p in proto.metadata_props}["contract"] == contract.CONTRACT_VERSION

@@ -138,7 +138,8 @@ def not_a_generator(tmp_path_factory):
     ("not an image", "{model} is not an image or GIF that imageio can read."),
     ("too few frames", "The model needs 2 seed frames, and {png} gave 1: pass 2 images or a GIF"),
     ("not onnx", "{png} is not an ONNX model ONNX Runtime can load"),
-    ("other contract", "{other} is not a DeepGIFs generator of contract deepgifs-rollout-1"),
+    ("other contract", "{other} is not a DeepGIFs generator of contract deepgifs-step-2 (or "
+                       "deepgifs-rollout-1)"),
     ("missing model", "No model file {tmp}/nothing.onnx."),
     ("negative frames", "--frames must be a whole number from 1 to 1000, got -3."),
     ("absurd frames", "--frames must be a whole number from 1 to 1000, got 1000000."),
@@ -183,14 +184,56 @@ def test_generator_errors_from_python_name_the_problem(model_path):
         generator.generate(np.zeros((2, 64, 64, 1)), 0)
 
 
-def test_the_fixed_length_file_generates_up_to_its_horizon_as_the_dynamic_one(exported_run, seed_images):
-    folder = exported_run[0] / contract.EXPORT_DIR
-    dynamic, fixed = Generator(str(folder / contract.ONNX_FILE)), Generator(str(folder / contract.FIXED_ONNX_FILE))
-    assert (dynamic.fixed_frames, fixed.fixed_frames) == (None, 4)
+@pytest.fixture(scope="module")
+def legacy_files(exported_run, tmp_path_factory):
+    """The tiny run exported in the legacy contract (as pretrained/ shipped it): the looped
+    file and the one unrolled for the trained horizon (4 frames)."""
+    from tf_deepgifs.training import run_directory
+    from tf_deepgifs_export import exporter
+    from tf_deepgifs_export.rollout import rollout_function
+
+    run_dir = exported_run[0]
+    config, preset = run_directory.read_run(run_dir)
+    model = run_directory.load_model(config, run_directory.weights_of(str(run_dir)))
+    properties = exporter.legacy_metadata(exporter.metadata(config, preset))
+    folder = tmp_path_factory.mktemp("legacy")
+    for name, fixed in (("looped.onnx", None), ("fixed.onnx", 4)):
+        exporter.write_onnx(rollout_function(model, fixed), folder / name, properties)
+    return str(folder / "looped.onnx"), str(folder / "fixed.onnx")
+
+
+def test_legacy_files_still_generate_what_the_step_file_generates(model_path, legacy_files,
+                                                                  seed_images):
+    steps = Generator(model_path)
+    looped, fixed = (Generator(path) for path in legacy_files)
+    assert (steps.legacy, looped.legacy, fixed.legacy) == (False, True, True)
+    assert (looped.fixed_frames, fixed.fixed_frames) == (None, 4)
     seed = seed_images[2][:2, ..., None].astype(np.float32) / 255.0
     for frames in (2, 4):
-        np.testing.assert_allclose(
-            fixed.generate(seed, frames, samples=2, rng=np.random.default_rng(3)),
-            dynamic.generate(seed, frames, samples=2, rng=np.random.default_rng(3)), atol=1e-5)
-    with pytest.raises(GeneratorError, match="this model generates at most 4 frames .5 asked.; use generator.onnx"):
+        expected = steps.generate(seed, frames, samples=2, rng=np.random.default_rng(3))
+        for legacy in (looped, fixed):
+            np.testing.assert_allclose(
+                legacy.generate(seed, frames, samples=2, rng=np.random.default_rng(3)),
+                expected, atol=1e-5)
+    with pytest.raises(GeneratorError, match="this legacy model .deepgifs-rollout-1. generates at "
+                                             "most 4 frames .5 asked.; export it again"):
         fixed.generate(seed, 5)
+
+
+def test_one_step_file_generates_from_one_to_a_thousand_frames(model_path, seed_images):
+    generator = Generator(model_path)
+    seed = seed_images[2][:2, ..., None].astype(np.float32) / 255.0
+    long = generator.generate(seed, 1000)
+    assert long.shape == (1, 1000, 64, 64, 1) and np.all(np.isfinite(long))
+    np.testing.assert_allclose(generator.generate(seed, 1)[0, 0], long[0, 0], atol=1e-6)
+    np.testing.assert_allclose(generator.generate(seed, 9)[0], long[0, :9], atol=1e-5)
+
+
+def test_the_gif_gets_the_permissions_the_users_umask_gives(model_path, seed_images, tmp_path):
+    out = tmp_path / "ball.gif"
+    code = (f"import os, sys; os.umask(0o027); sys.argv[1:] = {['--model', model_path, '--seed', *seed_images[0], '--out', str(out)]!r}; "
+            "from export.generate import main; sys.exit(main())")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=ENV, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert oct(out.stat().st_mode & 0o777) == oct(0o640)

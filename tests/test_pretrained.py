@@ -24,7 +24,10 @@ SEQUENCES = 32  # test sequences the quality check rolls out
 
 
 def _model_path(preset):
-    return REPO / "pretrained" / f"bouncing_balls-{preset}" / "generator_fixed.onnx"
+    """The shipped file: generator.onnx, or the legacy generator_fixed.onnx before it."""
+    folder = REPO / "pretrained" / f"bouncing_balls-{preset}"
+    return next(path for path in (folder / "generator.onnx", folder / "generator_fixed.onnx")
+                if path.exists())
 
 
 @pytest.mark.parametrize("preset", sorted(SHIPPED))
@@ -56,7 +59,7 @@ def test_the_shipped_generators_keep_their_balls_and_start_where_the_truth_goes(
     networks drift to 3.2 and 11.9 px)."""
     k, n = SHIPPED[preset]
     generator = Generator(str(_model_path(preset)))
-    assert (generator.context_frames, generator.fixed_frames) == (k, n)
+    assert generator.context_frames == k and generator.fixed_frames in (None, n)  # legacy: n
     sequences = _test_sequences()
     videos = sequences.video.astype(np.float32) / 255
     noise = np.zeros((SEQUENCES, n, generator.latent_dim), np.float32)
@@ -79,6 +82,6 @@ def test_make_generate_without_a_shipped_generator_says_what_to_do(tmp_path):
          f"PY={sys.executable}", "INSTALLED=", f"GIF={tmp_path / 'out.gif'}"],
         cwd=REPO, env=ENV, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
-    assert "no generator pretrained/moving_mnist-paper/generator_fixed.onnx" in result.stderr
+    assert "no generator pretrained/moving_mnist-paper/generator.onnx" in result.stderr
     assert "make export, then RUN=<run dir>" in result.stderr
     assert not (tmp_path / "out.gif").exists()

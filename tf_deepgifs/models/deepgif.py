@@ -174,6 +174,21 @@ class DeepGIF(keras.Model):
         next_latents = self.predictor(latents[:, :-1], training=training)
         return self._decode_sequence(next_latents[:, self.context_frames - 1 :], GENERATING)
 
+    def read_frame(self, frame, noise=None):
+        """The latent the LSTM reads for a frame (B, H, W, C) in [-1, 1]: the encoder's,
+        sampled with standard-normal `noise` (B, L), or its mean where noise is None. The
+        encoder runs on its moving statistics (see the module's doc)."""
+        mean, log_variance = self.encoder(frame, training=GENERATING)
+        return mean if noise is None else sample_latent(mean, log_variance, noise)
+
+    def next_input(self, frame, latent, noise=None):
+        """What the LSTM reads after generating `frame` (B, H, W, C) in [-1, 1] from
+        `latent` (B, L): the frame re-encoded (`generation_feedback` "frames", the paper's
+        4.1) or the latent as it is ("latent")."""
+        if self.config.generation_feedback == "latent":
+            return latent
+        return self.read_frame(frame, noise)
+
     def generation_step(self, latent, noise=None, kernels=None):
         """One generated frame, and what the LSTM reads next.
 
@@ -190,10 +205,7 @@ class DeepGIF(keras.Model):
           encoder run with their moving statistics, in training too (see the module's doc).
         """
         frame = self.decoder(latent, training=GENERATING, transposed_kernels=kernels)
-        if self.config.generation_feedback == "latent":
-            return frame, latent
-        mean, log_variance = self.encoder(frame, training=GENERATING)
-        return frame, mean if noise is None else sample_latent(mean, log_variance, noise)
+        return frame, self.next_input(frame, latent, noise)
 
     def closed_loop(self, context_latents, num_frames, feedback_noise, teacher_latents=None,
                     use_own=None, training=None):
