@@ -41,7 +41,7 @@ INSTALLED := $(VENV)/.installed
 DATA_ARGS = --dataset $(DATASET) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) \
             $(if $(MANUAL_DIR),--manual-dir $(MANUAL_DIR))
 
-.PHONY: venv test test-fast data train export evaluate tune generate bench clean-venv
+.PHONY: venv test test-fast reproduce data train export evaluate tune generate bench clean-venv
 
 venv: $(INSTALLED)
 
@@ -83,3 +83,6 @@ bench: $(INSTALLED)
 
 clean-venv:
 	rm -rf $(VENV)
+
+reproduce: $(INSTALLED)
+	$(PY) results/reproduce.py $(ARGS)

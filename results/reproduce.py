@@ -1,0 +1,177 @@
+"""`make reproduce`: the published models remade from nothing, by the stages of a recipe.
+
+    python results/reproduce.py [--recipe results/recipe.toml] [--runs DIR] [--out DIR]
+        [--stages a,b,...] [--tiny]
+
+Runs each stage of the recipe (results/recipe.toml says what each does) as its own
+`python -m tf_deepgifs` process, in order, skipping the finished ones: run again, it goes
+on where it stopped (training and tuning resume at their checkpoints). `<runs>/stages.json`
+records each finished stage: its command, the seconds it took, the backend and machine it
+ran on; RESULTS.md reports them. The publish stage copies the exported generators into
+`<out>/pretrained/` and writes `<out>/RESULTS.md` and `<out>/results/`.
+
+--stages runs those stages only (a GPU machine runs the training ones, see the recipe);
+--tiny runs every stage at a toy size (its `tiny` options), what the test suite checks.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+RECIPE = REPO / "results" / "recipe.toml"
+STAGES_FILE = "stages.json"
+
+
+class RecipeError(Exception):
+    """A stage failed, or the recipe cannot be run as asked: one line for the user."""
+
+
+def read_recipe(path):
+    recipe = tomllib.loads(pathlib.Path(path).read_text())
+    names = [stage["name"] for stage in recipe["stage"]]
+    if len(set(names)) != len(names):
+        raise RecipeError(f"{path}: two stages share a name.")
+    return recipe
+
+
+def fill(text, places):
+    """A recipe string with {runs} and {out} replaced."""
+    return text.format(**places)
+
+
+def machine():
+    """What a stage ran on: the CPU, and the accelerator JAX sees, if any."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    described = {"cpu": cpu, "cores": os.cpu_count(),
+                 "backend": os.environ.get("KERAS_BACKEND", "tensorflow")}
+    if described["backend"] == "jax":
+        import jax
+
+        described["devices"] = [str(d.device_kind) for d in jax.devices()]
+    return described
+
+
+class Record:
+    """<runs>/stages.json: the finished stages, each {command, seconds, machine}."""
+
+    def __init__(self, runs):
+        self.path = pathlib.Path(runs) / STAGES_FILE
+        self.stages = json.loads(self.path.read_text()) if self.path.exists() else {}
+
+    def done(self, name):
+        return name in self.stages
+
+    def finish(self, name, **values):
+        self.stages[name] = values
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_name(STAGES_FILE + ".partial")
+        partial.write_text(json.dumps(self.stages, indent=2))
+        os.replace(partial, self.path)
+
+
+def stage_command(stage, places, tiny):
+    """The stage's `python -m tf_deepgifs` arguments, filled in (with its tiny ones)."""
+    arguments = [fill(a, places) for a in stage["command"]]
+    return arguments + ([fill(a, places) for a in stage.get("tiny", [])] if tiny else [])
+
+
+def run_command(arguments, log):
+    """Runs `python -m tf_deepgifs <arguments>`, its output shown as it comes."""
+    log("$ python -m tf_deepgifs " + " ".join(arguments))
+    result = subprocess.run([sys.executable, "-m", "tf_deepgifs", *arguments], cwd=REPO)
+    if result.returncode != 0:
+        raise RecipeError(f"`python -m tf_deepgifs {' '.join(arguments)}` failed (exit "
+                          f"{result.returncode}); fix what it says and run the recipe again.")
+
+
+def publish(stage, places, record, log):
+    """Copies the exported generators into <out>/pretrained/<dataset>-<model>/ (in place of
+    a legacy file there) and writes <out>/RESULTS.md from the runs."""
+    out = pathlib.Path(places["out"])
+    for model, run in stage["publish"].items():
+        run = pathlib.Path(fill(run, places))
+        source = run / "export" / "generator.onnx"
+        if not source.exists():
+            raise RecipeError(f"{source} does not exist: export {run} first.")
+        folder = out / "pretrained" / f"{places['dataset']}-{model}"
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, folder / "generator.onnx")
+        (folder / "generator_fixed.onnx").unlink(missing_ok=True)  # the legacy file it replaces
+        log(f"Published {folder / 'generator.onnx'}.")
+    runs = {model: fill(run, places) for model, run in stage["publish"].items()}
+    arguments = [str(REPO / "results" / "make_results.py"), "--paper", runs["paper"],
+                 "--improved", runs["improved"], "--stages", str(record.path),
+                 "--notes", str(REPO / "results" / "notes.md"), "--out", str(out / "RESULTS.md")]
+    result = subprocess.run([sys.executable, *arguments], cwd=out)
+    if result.returncode != 0:
+        raise RecipeError("results/make_results.py failed; see above.")
+
+
+def reproduce(recipe_path, runs=None, out=REPO, stages=None, tiny=False, log=print):
+    """Runs the recipe's stages (or those named) that have not finished; returns the
+    names of those it ran."""
+    recipe = read_recipe(recipe_path)
+    runs = pathlib.Path(runs).resolve() if runs else REPO / recipe["runs"]
+    # Named relative to the repository where they are inside it (the commands run there):
+    # the commands recorded, and RESULTS.md, name no machine's folders.
+    shown = runs.relative_to(REPO) if runs.is_relative_to(REPO) else runs
+    places = {"runs": str(shown), "out": str(pathlib.Path(out).resolve()),
+              "dataset": recipe["dataset"]}
+    known = [stage["name"] for stage in recipe["stage"]]
+    unknown = set(stages or []) - set(known)
+    if unknown:
+        raise RecipeError(f"No stage {', '.join(sorted(unknown))} in {recipe_path}; its stages "
+                          f"are {', '.join(known)}.")
+    record, ran = Record(runs), []
+    for stage in recipe["stage"]:
+        name = stage["name"]
+        if (stages and name not in stages) or record.done(name):
+            continue
+        log(f"== {name}: {fill(stage['does'], places)}")
+        started = time.monotonic()
+        if "publish" in stage:
+            publish(stage, places, record, log)
+            command = "publish"
+        else:
+            arguments = stage_command(stage, places, tiny)
+            run_command(arguments, log)
+            command = "python -m tf_deepgifs " + " ".join(arguments)
+        record.finish(name, command=command, seconds=round(time.monotonic() - started, 1),
+                      machine=machine())
+        ran.append(name)
+    return ran
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipe", default=str(RECIPE), help="the recipe (default results/recipe.toml)")
+    parser.add_argument("--runs", help="where the runs go (default: the recipe's, runs/recipe)")
+    parser.add_argument("--out", default=str(REPO),
+                        help="where pretrained/, RESULTS.md and results/ are written (default: the repository)")
+    parser.add_argument("--stages", help="only these stages, comma-separated (default: all)")
+    parser.add_argument("--tiny", action="store_true", help="every stage at a toy size (tests)")
+    args = parser.parse_args(argv)
+    try:
+        reproduce(args.recipe, args.runs, args.out,
+                  args.stages.split(",") if args.stages else None, args.tiny)
+    except RecipeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
