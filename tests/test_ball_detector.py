@@ -86,3 +86,44 @@ def test_a_smeared_frame_is_counted_by_area_not_split():
     found = ball_detector.detect(np.ones((1, 64, 64)), 7.68)
     assert found.counts[0] == round(64 * 64 / ball_detector.ball_area(7.68))
     assert np.all(np.isfinite(found.centres[0]))  # all at the smear's centroid
+
+
+def _disc_frame(centres, radius=7.68, size=64):
+    """A frame of rendered discs at `centres` (row, col) px, intensities in [0, 1]."""
+    rows, cols = np.indices((size, size))
+    frame = np.zeros((size, size), np.float32)
+    for r, c in centres:
+        d2 = ((rows - r) ** 2 + (cols - c) ** 2) / radius**2
+        frame = np.maximum(frame, np.exp(-(d2**4)))
+    return frame
+
+
+def test_a_frame_is_plausible_when_every_region_is_one_or_two_balls_and_nothing_else():
+    radius = 7.68
+    cases = {
+        "two apart": ([(20, 20), (44, 44)], True, True),
+        "two touching": ([(32, 26), (32, 40)], True, False),
+        "one missing": ([(20, 20)], False, False),
+        "three for two": ([(12, 12), (32, 32), (52, 52)], False, False),
+        "a smear of three": ([(32, 20), (32, 32), (32, 44)], False, False),
+    }
+    frames = np.stack([_disc_frame(c) for c, _, _ in cases.values()])
+    found = ball_detector.regions(frames, radius)
+    assert list(ball_detector.plausible(found, 2)) == [p for _, p, _ in cases.values()]
+    assert list(ball_detector.apart(found, 2)) == [a for _, _, a in cases.values()]
+    speck = _disc_frame([(20, 20), (44, 44)])
+    speck[2, 2] = 1.0  # one pixel above half: another region
+    assert not ball_detector.plausible(ball_detector.regions(speck[None], radius), 2)[0]
+    assert ball_detector.regions(speck[None], radius).counts[0] == 3  # nothing dropped
+
+
+def test_the_balls_speed_is_their_displacement_between_frames():
+    sequences = _sequences(2, count=16, frames=8)
+    found = ball_detector.detect(_intensities(sequences), sequences.radius)
+    speeds = ball_detector.mean_speeds(found, 16)
+    assert speeds.shape == (16, 8) and np.all(np.isnan(speeds[:, 0]))
+    true = np.linalg.norm(np.diff(sequences.positions, axis=1), axis=-1).mean(axis=-1)
+    close = ~np.isnan(speeds[:, 1:])
+    assert close.mean() > 0.95
+    np.testing.assert_allclose(speeds[:, 1:][close], true[close], atol=0.5)
+    assert abs(np.nanmean(speeds[:, 1:]) - true.mean()) < 0.05

@@ -58,10 +58,15 @@ def test_the_report_covers_every_variant_and_frame(evaluated):
     assert (report["sequences"], report["sampled_sequences"], report["horizon"]) == (
         SEQUENCES, SAMPLED, horizon)
     curves = report["curves"]
-    assert set(curves) == {"model", f"best_of_{SAMPLES}", "baseline", "ground_truth"}
-    image, motion = {"mse", "psnr", "ssim"}, {"right_count", "centre_error", "radius_drift"}
+    assert set(curves) == {"model", f"best_of_{SAMPLES}", "samples", "baseline", "ground_truth"}
+    image = {"mse", "psnr", "ssim"}
+    motion = {"right_count", "centre_error", "radius_drift", "plausible", "apart_kept",
+              "region_centre_error", "speed"}
     assert set(curves["model"]) == set(curves["baseline"]) == image | motion
     assert set(curves["ground_truth"]) == motion
+    assert set(curves["samples"]) == motion | {"diversity"}
+    # every sample of every sampled sequence counts in "samples"
+    assert curves["samples"]["plausible"]["count"] == [SAMPLES * SAMPLED] * horizon
     for variant, expected in (("model", SEQUENCES), (f"best_of_{SAMPLES}", SAMPLED)):
         assert curves[variant]["mse"]["count"] == [expected] * horizon
     assert report["ssim"]["filter_size"] == 11 and report["ssim"]["k2"] == 0.03
@@ -79,6 +84,16 @@ def test_model_and_baseline_curves_equal_an_independent_computation(evaluated):
     np.testing.assert_allclose(report["curves"]["model"]["mse"]["mean"], model_mse, rtol=1e-4)
     np.testing.assert_allclose(report["curves"]["baseline"]["mse"]["mean"], baseline_mse, rtol=1e-4)
     assert report["curves"]["baseline"]["ssim"]["mean"][0] > report["curves"]["baseline"]["ssim"]["mean"][-1]
+
+
+def test_the_best_sample_is_chosen_by_its_balls_for_the_motion_metrics(evaluated):
+    curves = evaluated[3]["curves"]
+    best = np.nanmean(np.array(curves[f"best_of_{SAMPLES}"]["centre_error"]["mean"], float))
+    every = np.nanmean(np.array(curves["samples"]["centre_error"]["mean"], float))
+    assert best <= every + 1e-9
+    truth = curves["ground_truth"]
+    assert truth["plausible"]["mean"] == [1.0] * len(truth["plausible"]["mean"])
+    assert all(m in (None, 1.0) for m in truth["apart_kept"]["mean"])
 
 
 def test_the_detector_finds_the_true_balls_in_the_true_frames(evaluated):
@@ -136,8 +151,9 @@ def test_numbers_do_not_depend_on_the_batch_size(evaluated, tmp_path):
     again = evaluate.evaluate(str(other), options, log=lambda *_: None)
     for variant, curves in report["curves"].items():
         for name, curve in curves.items():
-            np.testing.assert_allclose(again["curves"][variant][name]["mean"], curve["mean"],
-                                       rtol=1e-5, err_msg=f"{variant} {name}")
+            np.testing.assert_allclose(np.array(again["curves"][variant][name]["mean"], float),
+                                       np.array(curve["mean"], float), rtol=1e-5,
+                                       err_msg=f"{variant} {name}")  # None: NaN, equal too
 
 
 def test_without_ball_positions_only_image_metrics_are_measured():

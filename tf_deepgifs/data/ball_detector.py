@@ -12,6 +12,12 @@ axis over twice its short one); a round region under 2.5 balls' area is one grow
 
 All frames are processed together: the only Python loops are over merged regions and
 over the distinct ball counts, never over frames.
+
+Splitting hides balls a generator fused together, so a second, simpler measure reads the
+regions as they are (`regions`): pixels above 0.5, 4-connected, intensity-weighted
+centres, nothing split or dropped. On it rest the checks that need no truth:
+`plausible` (every region one ball's area, or two touching balls', and nothing else) and
+`apart` (every ball its own region), and the balls' speeds between frames (`speeds`).
 """
 
 import dataclasses
@@ -37,6 +43,12 @@ _THRESHOLD_RADII = math.log(1.0 / THRESHOLD) ** (1.0 / 8.0)
 # 8-connectivity within a frame, none across frames.
 _IN_FRAME = np.zeros((3, 3, 3), bool)
 _IN_FRAME[1] = True
+# 4-connectivity within a frame (the simple measure's), none across frames.
+_FOUR_IN_FRAME = np.zeros((3, 3, 3), bool)
+_FOUR_IN_FRAME[1] = ndimage.generate_binary_structure(2, 1)
+# The simple measure's areas, in balls' areas: one ball, or two touching balls.
+ONE_BALL_AREAS = (0.6, 1.4)
+TWO_BALL_AREAS = (1.4, 2.2)
 
 
 @dataclasses.dataclass
@@ -190,35 +202,58 @@ def _region_stats(frames, labels, num_regions):
     }
 
 
-# Motion metrics: name --> whether larger is better.
-MOTION_HIGHER_IS_BETTER = {"right_count": True, "centre_error": False, "radius_drift": False}
+# Motion metrics: name --> whether larger is better (None: neither, the truth's is the aim).
+MOTION_HIGHER_IS_BETTER = {
+    "right_count": True, "centre_error": False, "radius_drift": False,  # our detector's
+    "plausible": True, "apart_kept": True, "region_centre_error": False,  # the regions'
+    "speed": None,
+}
 
 
-def motion_metrics(frames, positions, radius):
+def motion_metrics(frames, positions, radius, truth_apart=None):
     """How well the balls in generated frames follow the true balls, per frame.
 
     Args:
       frames: float (B, N, H, W) intensities in [0, 1].
       positions: float (B, N, n, 2) the true centres (row, col) in pixels of those frames.
       radius: the true ball radius in pixels.
+      truth_apart: optional bool (B, N): where the true frame shows every ball as its own
+        region (`apart` of the true frames' `regions`).
 
-    Returns:
-      {"right_count": (B, N) 1.0 where exactly n balls were found, else 0.0,
-       "centre_error": (B, N) mean pixel distance of optimally matched centres,
-       "radius_drift": (B, N) mean |detected - true radius| in pixels},
-      the last two NaN where no ball was found.
+    Returns (each (B, N)), by our detector (`detect`, merged balls split):
+      "right_count" 1.0 where exactly n balls were found, else 0.0; "centre_error" mean
+      pixel distance of optimally matched centres; "radius_drift" mean |detected - true
+      radius| in pixels (the last two NaN where no ball was found); and by the regions as
+      they are (`regions`): "plausible" 1.0 where the frame is (`plausible`);
+      "region_centre_error" as centre_error, of the regions' centres; "speed" the balls'
+      mean displacement from the frame before (`mean_speeds`; NaN at the first); with
+      `truth_apart`, "apart_kept" 1.0 where the balls are apart as in the truth, 0.0 where
+      they are not, NaN where the truth's are not apart.
     """
     frames = np.asarray(frames)
     positions = np.asarray(positions, np.float64)
     leading = frames.shape[:2]
-    found = detect(frames, radius)
+    truth = positions.reshape((-1,) + positions.shape[2:])
     num_true = positions.shape[2]
-    return {
-        "right_count": (found.counts == num_true).astype(np.float64).reshape(leading),
-        "centre_error": matched_distance(found.centres, found.counts,
-                                         positions.reshape((-1,) + positions.shape[2:])).reshape(leading),
-        "radius_drift": _nanmean_rows(np.abs(found.radii - radius)).reshape(leading),
+    found, seen = detect(frames, radius), regions(frames, radius)
+    metrics = {
+        "right_count": (found.counts == num_true).astype(np.float64),
+        "centre_error": matched_distance(found.centres, found.counts, truth),
+        "radius_drift": _nanmean_rows(np.abs(found.radii - radius)),
+        "plausible": plausible(seen, num_true).astype(np.float64),
+        "region_centre_error": matched_distance(seen.centres, seen.counts, truth),
+        "speed": mean_speeds(found, leading[0]),
     }
+    if truth_apart is not None:
+        kept = apart(seen, num_true).astype(np.float64)
+        metrics["apart_kept"] = np.where(np.ravel(truth_apart), kept, np.nan)
+    return {name: values.reshape(leading) for name, values in metrics.items()}
+
+
+def truth_apart(frames, radius, num_balls):
+    """Where frames (B, N, H, W) show every ball as its own region: bool (B, N)."""
+    frames = np.asarray(frames)
+    return apart(regions(frames, radius), num_balls).reshape(frames.shape[:2])
 
 
 def _nanmean_rows(values):
@@ -226,3 +261,63 @@ def _nanmean_rows(values):
     counts = np.sum(~np.isnan(values), axis=-1)
     sums = np.nansum(values, axis=-1)
     return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
+# The simple measure: regions as they are.
+
+def regions(frames, radius):
+    """The regions above THRESHOLD of frames (..., H, W), 4-connected, none split or dropped.
+
+    Returns `Detections` over the frames flattened to (F,), with `radii` holding each
+    region's area in balls' areas (of `radius`) instead of a radius.
+    """
+    frames = np.asarray(frames, np.float32)
+    height, width = frames.shape[-2:]
+    frames = frames.reshape(-1, height, width)
+    labels, num_regions = ndimage.label(frames > THRESHOLD, structure=_FOUR_IN_FRAME)
+    stats = _region_stats(frames, labels, num_regions)
+    return _per_frame(len(frames), stats["frame"], stats["centre"],
+                      stats["area"] / ball_area(radius))
+
+
+def _in(values, bounds):
+    return (values >= bounds[0]) & (values <= bounds[1])
+
+
+def plausible(found, num_balls):
+    """Per frame of `regions`' result: whether each region is one ball's area (0.6 to 1.4
+    times) or two touching balls' (1.4 to 2.2 times), there is no other region, and they
+    hold `num_balls` balls. (F,) bool."""
+    areas = found.radii  # in balls' areas; NaN past each frame's count
+    one, two = _in(areas, ONE_BALL_AREAS), _in(areas, TWO_BALL_AREAS) & ~_in(areas, ONE_BALL_AREAS)
+    present = ~np.isnan(areas)
+    every_region_a_ball = np.all(one | two | ~present, axis=1) & (found.counts <= MAX_BALLS)
+    return every_region_a_ball & (one.sum(axis=1) + 2 * two.sum(axis=1) == num_balls)
+
+
+def apart(found, num_balls):
+    """Per frame of `regions`' result: whether every ball is its own region, `num_balls`
+    regions of one ball's area and nothing else. (F,) bool."""
+    one = _in(found.radii, ONE_BALL_AREAS)
+    return (found.counts == num_balls) & (one.sum(axis=1) == num_balls)
+
+
+def mean_speeds(found, sequences):
+    """The balls' mean speed in pixels per frame between frames t - 1 and t of each of
+    `sequences` sequences (`found` holds their frames in order), the balls of one frame
+    matched to those of the next (the pairing of least total distance). (S, T) float,
+    NaN at t = 0 and where either frame has no ball."""
+    frames = len(found.counts) // sequences
+    centres = found.centres.reshape(sequences, frames, MAX_BALLS, 2)
+    counts = found.counts.reshape(sequences, frames)
+    result = np.full((sequences, frames), np.nan)
+    earlier, later = centres[:, :-1].reshape(-1, MAX_BALLS, 2), centres[:, 1:].reshape(-1, MAX_BALLS, 2)
+    count_before = np.minimum(counts[:, :-1].ravel(), MAX_BALLS)
+    count_after = np.minimum(counts[:, 1:].ravel(), MAX_BALLS)
+    moved = np.full(len(earlier), np.nan)
+    for n in map(int, np.unique(count_before)):
+        group = np.nonzero((count_before == n) & (count_after > 0))[0]
+        if n and len(group):
+            moved[group] = matched_distance(later[group], count_after[group], earlier[group, :n])
+    result[:, 1:] = moved.reshape(sequences, frames - 1)
+    return result

@@ -108,21 +108,70 @@ def add_image_metrics(curves, variant, truth, generated):
         curves.add(variant, name, values.numpy())
 
 
-def add_motion_metrics(curves, variant, frames, positions, radius):
-    for name, values in ball_detector.motion_metrics(gray(frames), positions, radius).items():
+def add_motion_metrics(curves, variant, frames, balls):
+    """The motion metrics of frames (B, N, H, W, C) against `balls` (`TrueBalls`)."""
+    found = ball_detector.motion_metrics(gray(frames), balls.positions, balls.radius, balls.apart)
+    for name, values in found.items():
         curves.add(variant, name, values)
+    return found
 
 
-def add_best_of_samples(curves, variant, truth, samples, positions, radius):
-    """Best-of-S image metrics (S, B, N) --> (B, N); motion metrics of the best-PSNR sample."""
+def sample_diversity(samples, radius):
+    """Per sequence and frame, the mean over pairs of samples of the matched distance
+    between their balls (our detector): how far apart the futures they offer are.
+    samples (S, B, N, H, W, C) --> (B, N), NaN with one sample."""
+    found = [ball_detector.detect(gray(s), radius) for s in samples]
+    shape = samples[0].shape[:2]
+    pairs = []
+    for i in range(len(found)):
+        for j in range(i + 1, len(found)):
+            counts = np.minimum(found[j].counts, ball_detector.MAX_BALLS)
+            distance = np.full(len(counts), np.nan)
+            for n in map(int, np.unique(counts[counts > 0])):
+                group = np.nonzero((counts == n) & (found[i].counts > 0))[0]
+                distance[group] = ball_detector.matched_distance(
+                    found[i].centres[group], found[i].counts[group], found[j].centres[group, :n])
+            pairs.append(distance.reshape(shape))
+    return np.nanmean(pairs, axis=0) if pairs else np.full(shape, np.nan)
+
+
+def add_samples(curves, variant, truth, samples, balls):
+    """S samples per sequence, (S, B, N, H, W, C): best-of-S image metrics, each metric's
+    best sample (whole, as SVG and OpenSTL report); the motion metrics of the sample whose
+    balls are closest to the truth (mean centre error over the horizon); and, as
+    "samples", every sample's motion metrics averaged (each sample plausible, not only
+    the best) and their diversity."""
     values = {name: tf.stack([metric(truth, s) for s in samples])
               for name, metric in metrics.METRICS.items()}
     for name, per_sample in values.items():
         curves.add(variant, name, metrics.best_of(per_sample, metrics.HIGHER_IS_BETTER[name]).numpy())
-    if positions is not None:
-        best = tf.argmax(tf.reduce_mean(values["psnr"], axis=2), axis=0).numpy()  # (B,)
-        chosen = np.stack(samples)[best, np.arange(len(best))]
-        add_motion_metrics(curves, variant, chosen, positions, radius)
+    if balls is None:
+        return
+    found = [ball_detector.motion_metrics(gray(s), balls.positions, balls.radius, balls.apart)
+             for s in samples]
+    errors = np.stack([np.nanmean(np.where(np.isnan(f["centre_error"]), np.inf,
+                                           f["centre_error"]), axis=1) for f in found])  # (S, B)
+    best = np.argmin(errors, axis=0)
+    for name in found[0]:
+        per_sample = np.stack([f[name] for f in found])  # (S, B, N)
+        curves.add(variant, name, per_sample[best, np.arange(len(best))])
+        curves.add("samples", name, per_sample.reshape((-1,) + per_sample.shape[2:]))
+    curves.add("samples", "diversity", sample_diversity(samples, balls.radius))
+
+
+class TrueBalls:
+    """The true balls of a batch's generated horizon: positions (B, N, n, 2) px, radius px,
+    and where the true frames show every ball as its own region (B, N)."""
+
+    def __init__(self, positions, radius, truth):
+        self.positions, self.radius = positions, radius
+        self.apart = ball_detector.truth_apart(gray(truth), radius, positions.shape[2])
+
+    def rows(self, selected):
+        chosen = TrueBalls.__new__(TrueBalls)
+        chosen.positions, chosen.radius = self.positions[selected], self.radius
+        chosen.apart = self.apart[selected]
+        return chosen
 
 
 def evaluate_batches(rollout, batches, context_frames, horizon, latent, options, log):
@@ -136,20 +185,21 @@ def evaluate_batches(rollout, batches, context_frames, horizon, latent, options,
         baseline = copy_last_frame(context, horizon)
         add_image_metrics(curves, "model", truth, deterministic)
         add_image_metrics(curves, "baseline", truth, baseline)
-        future, radius = None, None  # the balls' true positions, where the data has them
+        balls = None  # the balls' true positions, where the data has them
         if "positions" in batch:
-            future, radius = batch["positions"][:, context_frames:], float(batch["radius"][0])
-            add_motion_metrics(curves, "model", deterministic, future, radius)
-            add_motion_metrics(curves, "baseline", baseline, future, radius)
-            add_motion_metrics(curves, "ground_truth", truth, future, radius)
+            balls = TrueBalls(batch["positions"][:, context_frames:], float(batch["radius"][0]),
+                              truth)
+            for variant, frames in (("model", deterministic), ("baseline", baseline),
+                                    ("ground_truth", truth)):
+                add_motion_metrics(curves, variant, frames, balls)
         sampled = indices < options.sample_sequences if options.sample_sequences else indices >= 0
         samples = []
         if options.samples and sampled.any():
             samples = [rollout(context[sampled], sampling_noise(options.seed, indices[sampled], s,
                                                                 horizon, latent)).numpy()
                        for s in range(options.samples)]
-            add_best_of_samples(curves, best_of, truth[sampled], samples,
-                                None if future is None else future[sampled], radius)
+            add_samples(curves, best_of, truth[sampled], samples,
+                        None if balls is None else balls.rows(sampled))
         if strip is None:  # the first batch gives the figures their sequences
             strip = {"video": video[: options.strips], "generated": deterministic[: options.strips],
                      "sample": samples[0][: options.strips] if samples else None,
@@ -163,7 +213,7 @@ def summary_table(curves, horizon, variants):
     """Rows {"metric", "frame", <variant>: value} at SUMMARY_FRAMES and the last frame."""
     frames = [f for f in SUMMARY_FRAMES if f < horizon] + [horizon]
     rows = []
-    for name in list(metrics.METRICS) + list(ball_detector.MOTION_HIGHER_IS_BETTER):
+    for name in list(metrics.METRICS) + list(ball_detector.MOTION_HIGHER_IS_BETTER) + ["diversity"]:
         if not any(name in curves.get(v, {}) for v in variants):
             continue
         for frame in frames:
@@ -215,7 +265,7 @@ def evaluate(run_dir, options=EvaluationConfig(), weights=None, log=print):
     seconds = time.perf_counter() - started
 
     curves = curves.as_dict()
-    variants = [v for v in ("model", f"best_of_{options.samples}", "baseline", "ground_truth")
+    variants = [v for v in ("model", f"best_of_{options.samples}", "samples", "baseline", "ground_truth")
                 if v in curves]
     report = {
         "run_dir": str(run_dir), "weights": source, "preset": preset,

@@ -21,8 +21,16 @@ METRIC_LABELS = {
     "right_count": ("frames with the right number of balls (fraction)", "right count"),
     "centre_error": ("centre error (pixels), lower is better", "centre err px"),
     "radius_drift": ("|radius - true radius| (pixels), lower is better", "radius drift px"),
+    "plausible": ("plausible frames (regions as they are; fraction)", "plausible"),
+    "apart_kept": ("balls apart where the truth's are (regions; fraction)", "apart kept"),
+    "region_centre_error": ("centre error of the regions (pixels), lower is better",
+                            "region err px"),
+    "speed": ("the balls' mean speed (pixels per frame)", "speed px/frame"),
+    "diversity": ("distance between samples' balls (pixels)", "diversity px"),
 }
-VARIANT_STYLES = {"model": "-o", "baseline": "--s", "ground_truth": ":"}  # best_of_S: "-^"
+# best_of_S: "-^"
+VARIANT_STYLES = {"model": "-o", "baseline": "--s", "ground_truth": ":", "samples": "-.",
+                  "ideal_sampler": "-x"}
 SEED_MARK_COLOUR = "tab:red"
 GAP = 2  # pixels between frames in the strips and the traversal grid
 DPI = 100
