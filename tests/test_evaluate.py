@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import ENV, REPO, TINY_RUN_CONFIG, write_tiny_run
-from tf_deepgifs.data import registry
+from tf_deepgifs.data import bouncing_balls, registry, splits
 from tf_deepgifs.evaluation import evaluate
 from tf_deepgifs.training import run_directory
 from tf_deepgifs.cli import main
@@ -23,7 +23,8 @@ pytestmark = pytest.mark.slow
 
 SEQUENCES, SAMPLED, SAMPLES = 10, 6, 2
 OPTIONS = EvaluationConfig(limit=SEQUENCES, samples=SAMPLES, sample_sequences=SAMPLED,
-                           batch_size=4, strips=2, traversal_dims=3, traversal_steps=4)
+                           batch_size=4, strips=2, traversal_dims=3, traversal_steps=4,
+                           long_frames=12, long_sequences=3)
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +95,33 @@ def test_the_best_sample_is_chosen_by_its_balls_for_the_motion_metrics(evaluated
     truth = curves["ground_truth"]
     assert truth["plausible"]["mean"] == [1.0] * len(truth["plausible"]["mean"])
     assert all(m in (None, 1.0) for m in truth["apart_kept"]["mean"])
+
+
+def test_long_rollouts_are_measured_against_the_truth_simulated_as_long(evaluated):
+    run_dir, data_dir, _, report = evaluated
+    long = report["long"]
+    assert set(long["curves"]) == {"model", "ground_truth"}
+    for variant in ("model", "ground_truth"):
+        assert long["curves"][variant]["plausible"]["count"] == [3] * 12
+    assert long["curves"]["ground_truth"]["plausible"]["mean"] == [1.0] * 12
+    summary = long["summary"]
+    assert summary["frames"] == 12
+    assert summary["speed_ratio_second_half"] == pytest.approx(
+        summary["speed_second_half"] / summary["true_speed_second_half"])
+    assert 1.5 < summary["true_speed_second_half"] < 2.7  # ~2.1 px a frame, energy conserved
+    for figure in ("long_rollout.png", "long_strip.png"):
+        assert (run_dir / "evaluation" / figure).stat().st_size > 0
+
+
+def test_the_simulated_truth_continues_the_stored_test_sequences(evaluated):
+    data_dir = evaluated[1]
+    stored = _test_split(data_dir, SEQUENCES)  # in the order the builder stored them
+    config = bouncing_balls.DATASET_CONFIGS["paper"]
+    longer = bouncing_balls.generate([splits.example_rng(config.seed, "test", i) for i in range(40)],
+                                     30, config.num_balls, config.image_size).video
+    longer = longer.astype(np.float32) / 255
+    for video in stored:  # each stored sequence is the first frames of one simulated longer
+        assert np.any(np.all(np.abs(longer[:, : video.shape[0]] - video) < 1e-6, axis=(1, 2, 3, 4)))
 
 
 def test_the_detector_finds_the_true_balls_in_the_true_frames(evaluated):

@@ -156,12 +156,16 @@ class EvaluationConfig:
     traversal_dims: int = 8  # latent dimensions in the traversal figure
     traversal_steps: int = 9  # values per dimension
     data_dir: Optional[str] = None  # the TFDS data directory; none: the run's own
+    # Long rollouts (Bouncing Balls, its truth simulated as long): frames generated past
+    # the seed, on the first `long_sequences` test sequences; 0 sequences: none
+    long_frames: int = 100
+    long_sequences: int = 500
 
     def __post_init__(self):
-        for name in ("limit", "samples", "sample_sequences", "strips"):
+        for name in ("limit", "samples", "sample_sequences", "strips", "long_sequences"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be 0 or more, got {getattr(self, name)}.")
-        for name in ("batch_size", "traversal_dims", "traversal_steps"):
+        for name in ("batch_size", "traversal_dims", "traversal_steps", "long_frames"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}.")
 

@@ -31,7 +31,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from tf_deepgifs.data import ball_detector, pipeline, registry
+from tf_deepgifs.data import arrays, ball_detector, bouncing_balls, pipeline, pixels, registry, splits
 from tf_deepgifs.evaluation import figures, metrics
 from tf_deepgifs.training import run_directory
 from tf_deepgifs.config import EvaluationConfig
@@ -236,6 +236,52 @@ def format_summary(rows, variants):
     return lines
 
 
+def long_rollouts(model, config, options, log):
+    """The deterministic rollout `options.long_frames` frames past the seed of the first
+    `options.long_sequences` test sequences, against the truth simulated as long (the
+    builder's own sequences, continued): per frame, both detectors' centre errors, the
+    plausible frames, and the balls' speed, generated ("model") and true ("ground_truth").
+    Returns (Curves as a dict, strip data), or (None, None) where the data cannot be
+    simulated (datasets other than Bouncing Balls) or no sequence is asked for."""
+    if not options.long_sequences or not config.data.dataset.startswith("bouncing_balls"):
+        return None, None
+    simulation = arrays.simulation_config(config.data.dataset)
+    k, frames = config.train.context_frames, options.long_frames
+    rollout = compiled_rollout(model, k, frames, (simulation.image_size,) * 2 + (1,))
+    curves, strip = Curves(), None
+    for start in range(0, options.long_sequences, options.batch_size):
+        indices = range(start, min(start + options.batch_size, options.long_sequences))
+        truth = bouncing_balls.generate(
+            [splits.example_rng(simulation.seed, "test", i) for i in indices], k + frames,
+            simulation.num_balls, simulation.image_size)
+        video = pixels.from_uint8(truth.video)
+        generated = rollout(video[:, :k], np.zeros((len(video), frames, model.config.latent_dim),
+                                                  np.float32)).numpy()
+        balls = TrueBalls(truth.positions[:, k:], float(truth.radius), video[:, k:])
+        add_motion_metrics(curves, "model", generated, balls)
+        add_motion_metrics(curves, "ground_truth", video[:, k:], balls)
+        if strip is None:
+            strip = {"truth": video[0], "generated": generated[0], "context_frames": k}
+    log(f"  {options.long_sequences} long rollouts of {frames} frames")
+    return curves.as_dict(), strip
+
+
+def long_summary(curves):
+    """What the long rollouts show, in numbers: plausible frames over the last tenth and
+    the balls' speed against the truth's over the second half (mean over frames)."""
+    frames = len(curves["model"]["plausible"]["mean"])
+    last_tenth, second_half = slice(frames - max(1, frames // 10), frames), slice(frames // 2, frames)
+
+    def mean(variant, name, frames):
+        return float(np.nanmean(np.array(curves[variant][name]["mean"][frames], float)))
+
+    speed, true_speed = mean("model", "speed", second_half), mean("ground_truth", "speed", second_half)
+    return {"frames": frames,
+            "plausible_last_tenth": mean("model", "plausible", last_tenth),
+            "speed_second_half": speed, "true_speed_second_half": true_speed,
+            "speed_ratio_second_half": speed / true_speed}
+
+
 def evaluate(run_dir, options=EvaluationConfig(), weights=None, log=print):
     """Evaluates the run on its dataset's test split; returns the report (a dict).
 
@@ -262,6 +308,7 @@ def evaluate(run_dir, options=EvaluationConfig(), weights=None, log=print):
     curves, count, strip = evaluate_batches(rollout, batches, k, horizon, latent, options, log)
     if not count:
         raise UserError(f"The test split of {config.data.dataset} is empty.")
+    long_curves, long_strip = long_rollouts(model, config, options, log)
     seconds = time.perf_counter() - started
 
     curves = curves.as_dict()
@@ -281,22 +328,30 @@ def evaluate(run_dir, options=EvaluationConfig(), weights=None, log=print):
         "detector": {"threshold": ball_detector.THRESHOLD} if "ground_truth" in curves else None,
         "curves": curves,
         "summary": summary_table(curves, horizon, variants),
+        "long": {"curves": long_curves, "summary": long_summary(long_curves)} if long_curves else None,
         "seconds": round(seconds, 1),
         "sequences_per_second": round(count / seconds, 2),
     }
     final = pathlib.Path(run_dir) / EVALUATION_DIR
     with run_directory.replaced_when_done(final) as partial:
-        report["figures"] = write_figures(partial, model, report, strip, options)
+        report["figures"] = write_figures(partial, model, report, strip, options, long_strip)
         (partial / REPORT_FILE).write_text(json.dumps(report, indent=1))
     for line in format_summary(report["summary"], variants):
         log(line)
+    if report["long"]:
+        long = report["long"]["summary"]
+        log(f"Long rollouts, {long['frames']} frames: plausible {long['plausible_last_tenth']:.1%} "
+            f"of the last tenth; speed {long['speed_ratio_second_half']:.2f} x the truth's over "
+            "the second half.")
     log(f"{count} sequences in {seconds:.0f} s; report and figures in {final}.")
     return report
 
 
-def write_figures(folder, model, report, strip, options):
+def write_figures(folder, model, report, strip, options, long_strip=None):
     """Every figure of the report into `folder`; returns their file names."""
     names = figures.metric_plots(folder, report["curves"])
+    if report["long"]:
+        names += figures.long_rollout(folder, report["long"]["curves"], long_strip)
     if options.strips:
         names += figures.frame_strips(folder, strip, report["context_frames"])
     names.append(figures.latent_traversal(folder, model, strip["seed_frames"],

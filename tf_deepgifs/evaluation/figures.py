@@ -167,3 +167,50 @@ def latent_traversal(folder, model, frames, dims, steps):
     figure.savefig(folder / "latent_traversal.png", dpi=DPI, bbox_inches="tight")
     plt.close(figure)
     return "latent_traversal.png"
+
+
+LONG_STRIP_COLUMNS = 10  # generated frames the long strip shows, evenly spaced
+
+
+def long_rollout(folder, curves, strip):
+    """long_rollout.png: per generated frame of the long rollouts, the plausible frames,
+    both detectors' centre errors and the balls' speed against the truth's; and
+    long_strip.png: one sequence's truth above its rollout, at LONG_STRIP_COLUMNS frames.
+    Returns the file names written."""
+    model, truth = curves["model"], curves["ground_truth"]
+    frames = np.arange(1, len(model["plausible"]["mean"]) + 1)
+
+    def values(curve):
+        return np.array([np.nan if m is None else m for m in curve["mean"]], float)
+
+    figure, axes = plt.subplots(1, 3, figsize=(15, 4))
+    axes[0].plot(frames, values(model["plausible"]), label="model")
+    axes[0].set_ylabel(METRIC_LABELS["plausible"][0], fontsize=8)
+    axes[1].plot(frames, values(model["centre_error"]), label="model, our detector")
+    axes[1].plot(frames, values(model["region_centre_error"]), label="model, regions as they are")
+    axes[1].set_ylabel(METRIC_LABELS["centre_error"][0], fontsize=8)
+    axes[2].plot(frames, values(model["speed"]), label="model")
+    axes[2].plot(frames, values(truth["speed"]), ":", label="truth (simulated)")
+    axes[2].set_ylabel(METRIC_LABELS["speed"][0], fontsize=8)
+    for ax in axes:
+        ax.set_xlabel("generated frame")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(folder / "long_rollout.png", dpi=DPI)
+    plt.close(figure)
+
+    k = strip["context_frames"]
+    every = max(1, len(strip["generated"]) // LONG_STRIP_COLUMNS)
+    shown = np.arange(every - 1, len(strip["generated"]), every)
+    rows = np.concatenate([strip["truth"][k + shown], strip["generated"][shown]])
+    figure, axes = plt.subplots(figsize=(len(shown) * 0.8 + 1, 2.2))
+    _show(axes, tile(rows, 2))
+    axes.set_xticks([(i + 0.5) * (strip["truth"].shape[2] + GAP) for i in range(len(shown))],
+                    [str(n + 1) for n in shown], fontsize=7)
+    axes.set_yticks([])
+    axes.set_title("truth (top) and rollout (bottom) at generated frames", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(folder / "long_strip.png", dpi=DPI, bbox_inches="tight")
+    plt.close(figure)
+    return ["long_rollout.png", "long_strip.png"]
