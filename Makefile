@@ -16,6 +16,9 @@
 #        of DATASET and PRESET (pretrained/; PRESET=improved wants 3 seed frames: a GIF or 3
 #        images), or RUN's export when RUN is given, or MODEL=<generator.onnx>;
 #        GIF=out.gif, ARGS="--samples 4 --frames 30"
+#   make web                           the page that runs a generator in the browser, served at
+#        http://127.0.0.1:8000/ (PORT=...; it installs its npm packages first)
+#   make reproduce                     the published models remade from nothing (results/recipe.toml)
 #   make bench                         every benchmark at the paper's sizes, into BENCHMARKS.md
 #        (about 16 minutes on 2 cores, --build adds 5; ARGS="--export-dir RUN/export --steps 5")
 # Optional: DATA_DIR=<TFDS data dir> (default: TFDS's, ~/tensorflow_datasets),
@@ -34,6 +37,8 @@ PRETRAINED = $(firstword $(wildcard $(PRETRAINED_DIR)/generator.onnx $(PRETRAINE
 MODEL ?= $(if $(filter command line environment,$(origin RUN)),$(RUN)/export/generator.onnx,$(PRETRAINED))
 TUNED ?= $(RUN)-tuned
 GIF ?= generated.gif
+PORT ?= 8000
+WEB_INSTALLED := web/node_modules/.installed
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
@@ -41,7 +46,7 @@ INSTALLED := $(VENV)/.installed
 DATA_ARGS = --dataset $(DATASET) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) \
             $(if $(MANUAL_DIR),--manual-dir $(MANUAL_DIR))
 
-.PHONY: venv test test-fast reproduce data train export evaluate tune generate bench clean-venv
+.PHONY: venv test test-fast web web-deps reproduce data train export evaluate tune generate bench clean-venv
 
 venv: $(INSTALLED)
 
@@ -51,11 +56,22 @@ $(INSTALLED): requirements.txt benchmarks/requirements.txt constraints.txt pypro
 	    -r benchmarks/requirements.txt -c constraints.txt
 	touch $@
 
-test: $(INSTALLED)
+test: $(INSTALLED) $(WEB_INSTALLED)
 	$(PY) -m pytest
 
 test-fast: $(INSTALLED)
 	$(PY) -m pytest -m "not slow"
+
+# The page's packages (onnxruntime-web, the GIF reader and writer, puppeteer-core for its
+# tests), pinned in web/package-lock.json; no CDN at run time.
+web-deps: $(WEB_INSTALLED)
+
+$(WEB_INSTALLED): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+web: $(WEB_INSTALLED)  # the server is the standard library's: no virtualenv needed
+	$(PYTHON) web/serve.py --port $(PORT)
 
 data: $(INSTALLED)
 	$(PY) -m tf_deepgifs data $(DATA_ARGS)
