@@ -164,6 +164,11 @@ def measure(args, log):
     results["latency_onednn"] = run(
         ["benchmarks/rollout_latency.py", "--export-dir", export_dir, *rounds, "--runtimes",
          "saved_model"], log, env={"TF_ENABLE_ONEDNN_OPTS": "1"})
+    if shutil.which("node") and os.path.exists(os.environ.get("CHROMIUM", "/usr/bin/chromium")):
+        results["page"] = run(["benchmarks/page_latency.py", "--export-dir", export_dir,
+                               *(["--rounds", "1", "--frames", "4"] if args.tiny else [])], log)
+    else:
+        log("No Chromium (or node) here: the page is not measured.")
     png = seed_png(os.path.join(scratch, "seed.png"))
     results["runner"] = run(["-m", "export.generate", "--model",
                              os.path.join(export_dir, "generator.onnx"), "--seed", png,
@@ -306,6 +311,14 @@ def latency_section(results):
         lines.append(f"| {r['runtime']} | {r['batch']} | {r['frames']} | {r['ms']:.1f} | "
                      f"{r['ms'] / r['frames']:.2f} | {r['frames_per_second']:.0f} | "
                      f"{r['ms'] / (floor * r['batch'] * r['frames']):.2f} |")
+    if "page" in results:
+        page, _, page_command = results["page"]
+        times = ", ".join(f"{r['ms_per_frame']:.2f} ms a frame at {r['frames']} frames"
+                          for r in page["results"])
+        lines += ["", f"The web page (web/, onnxruntime-web's WebAssembly backend) in headless "
+                      f"Chromium, one sequence, the same generator.onnx: {times} (the page's own "
+                      f"timing of its generation loop, median of {page['rounds']} loads). "
+                      f"(`{page_command}`)"]
     return lines + [""]
 
 
@@ -335,7 +348,7 @@ def pipeline_section(results):
 
 def memory_section(results):
     lines = ["## 5. Peak resident memory\n", "| process | MiB |", "| --- | --- |"]
-    for name in [row[0] for row in TRAINING_ROWS] + ["latency", "latency_onednn", "runner", "pipeline"]:
+    for name in [row[0] for row in TRAINING_ROWS] + ["latency", "latency_onednn", "page", "runner", "pipeline"]:
         if name in results:
             lines.append(f"| `{results[name][2]}` | {results[name][1]:.0f} |")
     return lines + [""]

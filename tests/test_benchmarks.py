@@ -84,11 +84,12 @@ def test_every_benchmark_runs_at_a_tiny_size_and_the_report_names_its_commands(t
     for heading in ("Training throughput", "Rollout latency", "Input pipeline", "Peak resident memory"):
         assert heading in text, heading
     for script in ("flops.py", "train_step.py", "torch_reference.py", "train_step_parts.py",
-                   "rollout_latency.py", "input_pipeline.py", "export.generate"):
+                   "rollout_latency.py", "page_latency.py", "input_pipeline.py", "export.generate"):
         assert f"python benchmarks/{script}" in text or f"python -m {script}" in text, script
     for runtime in ("step", "legacy_loop", "legacy_fixed", "saved_model, oneDNN on"):
         assert f"| {runtime} | 1 | 19 |" in text, runtime
     assert "| step | 32 | 100 |" in text and "| legacy_fixed | 32 | 100 |" not in text
+    assert "The web page (web/, onnxruntime-web's WebAssembly backend) in headless Chromium" in text
     assert "TF_ENABLE_ONEDNN_OPTS=1 python benchmarks/rollout_latency.py" in text
     for row in ("tf_deepgifs, oneDNN off", "tf_deepgifs, XLA", "tf_deepgifs, mixed precision",
                 "PyTorch reference, eager, NCHW",
