@@ -213,3 +213,28 @@ def test_a_folder_that_is_not_a_run_is_one_clear_line(tmp_path, capsys):
     assert main(["evaluate", "--run-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "is not a run directory" in err and len(err.strip().splitlines()) == 1
+
+
+def test_moving_digits_are_read_where_they_truly_are():
+    """The stand-in's digits: a rollout that copies the last seed frame reads as the
+    baseline does, and the true frames read far better than either."""
+    from tf_deepgifs.data import moving_mnist, small_digits
+    from tf_deepgifs.evaluation import digit_identity
+
+    images, labels = small_digits.split_pools(*small_digits.load())["test"]
+    sequences = moving_mnist.generate([splits.example_rng(1, "test", i) for i in range(6)], images, 12)
+    batches = [{"video": sequences.video.astype(np.float32) / 255, "index": np.arange(6),
+                "positions": sequences.positions, "labels": labels[sequences.digit_indices]}]
+
+    def rollout(context, noise):
+        return tf.repeat(tf.constant(context[:, -1:]), noise.shape[1], axis=1)
+
+    reader = digit_identity.reader_for("moving_sklearn_digits")
+    options = dataclasses.replace(OPTIONS, samples=0)
+    curves, _, _ = evaluate.evaluate_batches(rollout, batches, 3, 9, 4, options, lambda *_: None, reader)
+    curves = curves.as_dict()
+    assert {variant for variant in curves if "identity" in curves[variant]} == {
+        "model", "baseline", "ground_truth"}
+    model, truth = (np.array(curves[v]["identity"]["mean"]) for v in ("model", "ground_truth"))
+    np.testing.assert_allclose(model, curves["baseline"]["identity"]["mean"])
+    assert truth.mean() > 0.75 and truth.mean() > model.mean() + 0.3

@@ -10,7 +10,7 @@ import numpy as np
 from etils import epath
 import tensorflow_datasets as tfds
 
-from tf_deepgifs.data import encoding, moving_mnist, splits
+from tf_deepgifs.data import moving_mnist
 from tf_deepgifs.errors import IDXFormatError, MissingMNISTError
 
 # The standard MNIST IDX files, as distributed and as TFDS's `mnist` downloads them.
@@ -49,22 +49,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _info(self) -> tfds.core.DatasetInfo:
         c = self.builder_config
-        motion = moving_mnist.DigitMotion()
-        per_digit = (c.num_frames, c.num_digits, 2)
         return self.dataset_info_from_configs(
-            features=tfds.features.FeaturesDict(
-                {
-                    "video": tfds.features.Video(
-                        shape=(c.num_frames, motion.canvas_size, motion.canvas_size, 1)
-                    ),
-                    "labels": tfds.features.Sequence(
-                        tfds.features.ClassLabel(num_classes=10), length=c.num_digits
-                    ),
-                    "digit_ids": tfds.features.Tensor(shape=(c.num_digits,), dtype=np.int64),
-                    "positions": tfds.features.Tensor(shape=per_digit, dtype=np.float32),
-                    "velocities": tfds.features.Tensor(shape=per_digit, dtype=np.float32),
-                }
-            ),
+            features=moving_mnist.features(c.num_frames, c.num_digits),
             homepage="https://www.cs.toronto.edu/~nitish/unsupervised_video/",
         )
 
@@ -111,24 +97,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _generate_examples(self, split, num_examples, images, labels):
         c = self.builder_config
+        yield from moving_mnist.examples(c.seed, split, num_examples, images, labels,
+                                         c.num_frames, c.num_digits)
 
-        def generate(block):
-            return moving_mnist.generate(
-                [splits.example_rng(c.seed, split, i) for i in block],
-                images,
-                num_frames=c.num_frames,
-                num_digits=c.num_digits,
-            )
-
-        for index, sequences, k, frames in encoding.encoded_examples(num_examples, generate):
-            ids = sequences.digit_indices[k]
-            yield index, {
-                "video": frames,
-                "labels": labels[ids].astype(np.int64),
-                "digit_ids": ids,
-                "positions": sequences.positions[k],
-                "velocities": sequences.velocities[k],
-            }
 
 def _all_files():
     return [f for pair in MNIST_FILES.values() for f in pair]

@@ -167,6 +167,41 @@ def generate(rngs, images, num_frames, num_digits=2, motion=DigitMotion()):
     )
 
 
+def features(num_frames, num_digits, motion=DigitMotion()):
+    """The TFDS features of a moving-digits example (what `examples` yields)."""
+    import tensorflow_datasets as tfds
+
+    per_digit = (num_frames, num_digits, 2)
+    return tfds.features.FeaturesDict({
+        "video": tfds.features.Video(shape=(num_frames, motion.canvas_size, motion.canvas_size, 1)),
+        "labels": tfds.features.Sequence(tfds.features.ClassLabel(num_classes=10), length=num_digits),
+        "digit_ids": tfds.features.Tensor(shape=(num_digits,), dtype=np.int64),
+        "positions": tfds.features.Tensor(shape=per_digit, dtype=np.float32),
+        "velocities": tfds.features.Tensor(shape=per_digit, dtype=np.float32),
+    })
+
+
+def examples(seed, split, num_examples, images, labels, num_frames, num_digits):
+    """Yields (key, example) for examples 0..num_examples-1 of a split, each from its own
+    generator (seed, split, index), digits drawn from `images` (uint8 (N, 28, 28)) with
+    their `labels`: what a moving-digits builder writes."""
+    from tf_deepgifs.data import encoding, splits
+
+    def make_block(block):
+        return generate([splits.example_rng(seed, split, i) for i in block], images,
+                        num_frames=num_frames, num_digits=num_digits)
+
+    for index, sequences, k, frames in encoding.encoded_examples(num_examples, make_block):
+        ids = sequences.digit_indices[k]
+        yield index, {
+            "video": frames,
+            "labels": labels[ids].astype(np.int64),
+            "digit_ids": ids,
+            "positions": sequences.positions[k],
+            "velocities": sequences.velocities[k],
+        }
+
+
 # IDX magic numbers: 0x00000801 for labels (uint8, 1-D), 0x00000803 for images (uint8, 3-D).
 _IDX_MAGIC = {1: 0x0801, 3: 0x0803}
 

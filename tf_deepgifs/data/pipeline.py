@@ -11,15 +11,17 @@ def examples(builder, split, num_frames, batch_size, limit):
     of numpy arrays, for evaluation and model selection.
 
     "video" float32 (B, T, H, W, C) in [0, 1]; "index" int (B,); and, where the dataset
-    stores them (Bouncing Balls), "positions" (B, T, n, 2) and "radius" (B,).
+    stores them, "positions" (B, T, n, 2) (balls' centres, or digits' corners), "radius"
+    (B,) (Bouncing Balls) and "labels" (B, n) (moving digits).
     """
-    has_balls = "positions" in builder.info.features
+    features = builder.info.features
+    per_frame = [key for key in ("positions",) if key in features]
+    per_example = [key for key in ("radius", "labels") if key in features]
 
     def select(example):
         kept = {"video": pixels.from_uint8(example["video"][:num_frames])}
-        if has_balls:
-            kept["positions"] = example["positions"][:num_frames]
-            kept["radius"] = example["radius"]
+        kept.update({key: example[key][:num_frames] for key in per_frame})
+        kept.update({key: example[key] for key in per_example})
         return kept
 
     dataset = builder.as_dataset(split=split, shuffle_files=False)

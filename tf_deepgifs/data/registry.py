@@ -38,6 +38,9 @@ class DatasetEntry:
 DATASETS = {
     "bouncing_balls": DatasetEntry("bouncing_balls", "bouncing_balls"),
     "moving_mnist": DatasetEntry("moving_mnist", "deepgifs_moving_mnist"),
+    "video_folder": DatasetEntry("video_folder", "video_folder"),
+    # Moving MNIST's motion with scikit-learn's digits: a stand-in where MNIST cannot be had
+    "moving_sklearn_digits": DatasetEntry("moving_sklearn_digits", "moving_sklearn_digits"),
 }
 
 
@@ -87,17 +90,29 @@ def data_dir_of(data_config):
     return os.path.abspath(SMALL_DATA_DIR)
 
 
-def build(dataset, data_dir=None, manual_dir=None, max_examples_per_split=None):
+def build(dataset, data_dir=None, manual_dir=None, max_examples_per_split=None, log=print):
     """Writes the dataset (its default or named config) with TFDS's `download_and_prepare`.
 
-    A dataset already on disk is kept. A `UserError` raised by a builder (a missing or
-    corrupt MNIST file) reaches the caller as it is, and TFDS leaves no finished-looking
-    folder behind.
+    A dataset already on disk is kept, unless it was built from another folder of the
+    user's files than `manual_dir` (a builder that can tell: `changed_since_build`), which
+    is then built again, never silently reused. A `UserError` raised by a builder (a
+    missing or corrupt MNIST file, an empty split) reaches the caller as it is, and TFDS
+    leaves no finished-looking folder behind.
     """
     ready = builder(dataset, data_dir)
+    if getattr(ready, "NEEDS_MANUAL_DIR", False) and not ready.is_prepared() and not (
+            manual_dir and os.path.isdir(manual_dir)):
+        raise UserError(f"{dataset} reads your files from a folder: pass it with --manual-dir "
+                        f"(MANUAL_DIR= for make){f'; {manual_dir} is not a folder' if manual_dir else ''}.")
+    mode = tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS
+    if ready.is_prepared() and manual_dir and hasattr(ready, "changed_since_build") and (
+            ready.changed_since_build(manual_dir)):
+        log(f"{manual_dir} is not the folder {dataset} was built from (files added, removed "
+            "or changed): building it again.")
+        mode = tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS
     ready.download_and_prepare(download_config=tfds.download.DownloadConfig(
-        manual_dir=manual_dir, max_examples_per_split=max_examples_per_split))
-    return ready
+        manual_dir=manual_dir, max_examples_per_split=max_examples_per_split, download_mode=mode))
+    return builder(dataset, data_dir)
 
 
 def prepare(data_config, log=print):
@@ -106,6 +121,7 @@ def prepare(data_config, log=print):
     ready = builder(data_config.dataset, data_dir)
     if not ready.is_prepared():
         log(f"Building {data_config.dataset} first (download_and_prepare)...")
+    if not ready.is_prepared() or data_config.manual_dir:  # (a changed folder is rebuilt)
         ready = build(data_config.dataset, data_dir, data_config.manual_dir,
-                      data_config.max_examples_per_split)
+                      data_config.max_examples_per_split, log)
     return ready

@@ -32,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_deepgifs.data import arrays, ball_detector, bouncing_balls, pipeline, pixels, registry, splits
-from tf_deepgifs.evaluation import figures, metrics
+from tf_deepgifs.evaluation import digit_identity, figures, metrics
 from tf_deepgifs.training import run_directory
 from tf_deepgifs.config import EvaluationConfig
 from tf_deepgifs.errors import UserError
@@ -174,8 +174,9 @@ class TrueBalls:
         return chosen
 
 
-def evaluate_batches(rollout, batches, context_frames, horizon, latent, options, log):
-    """Runs every variant on every batch; returns (Curves, sequences, strip data)."""
+def evaluate_batches(rollout, batches, context_frames, horizon, latent, options, log, reader=None):
+    """Runs every variant on every batch; returns (Curves, sequences, strip data).
+    reader: the digits' classifier (`digit_identity.reader_for`), for moving digits."""
     curves, count, strip = Curves(), 0, None
     best_of = f"best_of_{options.samples}"
     for batch in batches:
@@ -186,7 +187,13 @@ def evaluate_batches(rollout, batches, context_frames, horizon, latent, options,
         add_image_metrics(curves, "model", truth, deterministic)
         add_image_metrics(curves, "baseline", truth, baseline)
         balls = None  # the balls' true positions, where the data has them
-        if "positions" in batch:
+        if reader is not None:  # digits: do they stay the digits they were?
+            corners = batch["positions"][:, context_frames:]
+            for variant, frames in (("model", deterministic), ("baseline", baseline),
+                                    ("ground_truth", truth)):
+                curves.add(variant, "identity",
+                           digit_identity.identity(reader, gray(frames), corners, batch["labels"]))
+        if "radius" in batch:
             balls = TrueBalls(batch["positions"][:, context_frames:], float(batch["radius"][0]),
                               truth)
             for variant, frames in (("model", deterministic), ("baseline", baseline),
@@ -213,7 +220,8 @@ def summary_table(curves, horizon, variants):
     """Rows {"metric", "frame", <variant>: value} at SUMMARY_FRAMES and the last frame."""
     frames = [f for f in SUMMARY_FRAMES if f < horizon] + [horizon]
     rows = []
-    for name in list(metrics.METRICS) + list(ball_detector.MOTION_HIGHER_IS_BETTER) + ["diversity"]:
+    for name in (list(metrics.METRICS) + list(ball_detector.MOTION_HIGHER_IS_BETTER)
+                 + ["diversity", "identity"]):
         if not any(name in curves.get(v, {}) for v in variants):
             continue
         for frame in frames:
@@ -305,7 +313,9 @@ def evaluate(run_dir, options=EvaluationConfig(), weights=None, log=print):
     rollout = compiled_rollout(model, k, horizon, frame_shape)
     batches = pipeline.examples(builder, "test", num_frames, options.batch_size,
                                       options.limit)
-    curves, count, strip = evaluate_batches(rollout, batches, k, horizon, latent, options, log)
+    reader = digit_identity.reader_for(config.data.dataset)
+    curves, count, strip = evaluate_batches(rollout, batches, k, horizon, latent, options, log,
+                                            reader)
     if not count:
         raise UserError(f"The test split of {config.data.dataset} is empty.")
     long_curves, long_strip = long_rollouts(model, config, options, log)
@@ -325,7 +335,8 @@ def evaluate(run_dir, options=EvaluationConfig(), weights=None, log=print):
                  "filter_sigma": metrics.SSIM_FILTER_SIGMA, "k1": metrics.SSIM_K1,
                  "k2": metrics.SSIM_K2, "max_val": metrics.MAX_PIXEL},
         "psnr_cap_db": metrics.PSNR_CAP_DB,
-        "detector": {"threshold": ball_detector.THRESHOLD} if "ground_truth" in curves else None,
+        "detector": ({"threshold": ball_detector.THRESHOLD}
+                     if "right_count" in curves.get("ground_truth", {}) else None),
         "curves": curves,
         "summary": summary_table(curves, horizon, variants),
         "long": {"curves": long_curves, "summary": long_summary(long_curves)} if long_curves else None,

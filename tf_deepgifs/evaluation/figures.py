@@ -27,6 +27,7 @@ METRIC_LABELS = {
                             "region err px"),
     "speed": ("the balls' mean speed (pixels per frame)", "speed px/frame"),
     "diversity": ("distance between samples' balls (pixels)", "diversity px"),
+    "identity": ("digits read as their own label at their true place (fraction)", "identity"),
 }
 # best_of_S: "-^"
 VARIANT_STYLES = {"model": "-o", "baseline": "--s", "ground_truth": ":", "samples": "-.",

@@ -118,6 +118,11 @@ def train(config, preset="paper", stop_after_minutes=None, stop_at_step=None, lo
     train_videos = arrays.load(config.data, "train", log=log)["video"]
     validation_count = (t.validation_steps or 0) * t.batch_size
     validation_videos = arrays.load(config.data, "validation", validation_count, log)["video"]
+    frame = (config.model.image_size, config.model.image_size, config.model.channels)
+    if tuple(train_videos.shape[2:]) != frame:
+        raise UserError(f"{config.data.dataset} has frames of {train_videos.shape[2:]} (H, W, C); "
+                        f"the model is configured for {frame}: pass --image-size and --channels "
+                        "to match.")
     steps_per_epoch = t.steps_per_epoch or len(train_videos) // t.batch_size
     if steps_per_epoch < 1 or len(validation_videos) < t.batch_size:
         raise UserError(f"The splits have fewer examples than one batch of {t.batch_size}.")

@@ -1,0 +1,52 @@
+"""moving_sklearn_digits: scikit-learn's digits as a Moving MNIST stand-in, and the
+measure of whether generated digits stay the digits they were."""
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from tf_deepgifs.data import moving_mnist, small_digits
+from tf_deepgifs.data.splits import example_rng
+from tf_deepgifs.evaluation import digit_identity
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return small_digits.load()
+
+
+def test_the_digits_are_mnist_sized_and_centred(digits):
+    images, labels = digits
+    assert images.shape == (1797, 28, 28) and images.dtype == np.uint8 and images.max() == 255
+    assert set(labels) == set(range(10))
+    assert not images[:, :4].any() and not images[:, -4:].any()  # MNIST's 4-pixel margin
+    assert not images[:, :, :4].any() and not images[:, :, -4:].any()
+
+
+def test_no_digit_image_is_in_two_splits(digits):
+    pools = small_digits.split_pools(*digits)
+    assert sum(len(images) for images, _ in pools.values()) == 1797
+    seen = {split: {hashlib.sha256(i.tobytes()).hexdigest() for i in images}
+            for split, (images, _) in pools.items()}
+    assert not seen["train"] & seen["validation"] and not seen["train"] & seen["test"]
+    assert not seen["validation"] & seen["test"]
+    shares = [len(pools[s][0]) / 1797 for s in ("train", "validation", "test")]
+    np.testing.assert_allclose(shares, small_digits.POOL_SHARES, atol=0.01)
+    for _, labels in pools.values():
+        assert set(labels) == set(range(10))
+
+
+def test_the_identity_reads_true_frames_and_not_a_copied_frame(digits):
+    images, labels = small_digits.split_pools(*digits)["test"]
+    sequences = moving_mnist.generate([example_rng(0, "test", i) for i in range(40)], images, 20)
+    frames = sequences.video[..., 0] / 255.0
+    reader = digit_identity.reader_for("moving_sklearn_digits")
+    corners, own = sequences.positions[:, 3:], labels[sequences.digit_indices]
+    truth = digit_identity.identity(reader, frames[:, 3:], corners, own)
+    copied = digit_identity.identity(reader, np.repeat(frames[:, 2:3], 17, axis=1), corners, own)
+    assert truth.mean() > 0.8
+    assert copied[:, 5:].mean() < 0.35
+    swapped = digit_identity.identity(reader, frames[:, 3:], corners, own[:, ::-1])
+    assert swapped.mean() < 0.5 * truth.mean(), "a digit read as the other's label is wrong"
+    assert digit_identity.reader_for("moving_mnist") is None
