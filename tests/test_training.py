@@ -69,13 +69,15 @@ def test_closed_loop_fed_the_ground_truth_is_teacher_forcing():
     model = _model(context_frames=2)
     videos = ball_videos(batch=3, frames=6)
     mean, _, _ = model.encode_sequence(videos, np.zeros((3, 6, 6), np.float32), training=False)
-    teacher = model.teacher_forced(mean, training=False)
-    loop = model.closed_loop(
+    teacher, teacher_latents = model.teacher_forced(mean, training=False)
+    loop, loop_latents = model.closed_loop(
         mean[:, :2], 4, np.zeros((3, 3, 6), np.float32), teacher_latents=mean[:, 2:-1],
         use_own=np.zeros((3, 3), bool), training=False,
     )
     assert teacher.shape == loop.shape == (3, 4, 64, 64, 1)
     np.testing.assert_allclose(loop, teacher, atol=1e-5)
+    assert teacher_latents.shape == loop_latents.shape == (3, 4, 6)
+    np.testing.assert_allclose(loop_latents, teacher_latents, atol=1e-5)
 
 
 def _moving_statistics(model):
@@ -94,9 +96,9 @@ def test_generated_frames_are_decoded_in_training_as_in_generation():
     latents = mean + 3.0
     before = _moving_statistics(model)
     for mode_call in (
-        lambda training: model.teacher_forced(latents, training=training),
+        lambda training: model.teacher_forced(latents, training=training)[0],
         lambda training: model.closed_loop(latents[:, :2], 4, np.zeros((3, 3, 6), np.float32),
-                                           training=training),
+                                           training=training)[0],
     ):
         np.testing.assert_allclose(mode_call(True), mode_call(False), atol=1e-6)
     for old, new in zip(before, _moving_statistics(model)):
@@ -110,7 +112,8 @@ def test_fed_back_frames_are_inputs_not_paths_for_gradients():
     model = _model(context_frames=2)
     mean, _, _ = model.encode_sequence(ball_videos(batch=2, frames=6), np.zeros((2, 6, 6), np.float32))
     with tf.GradientTape(persistent=True) as tape:
-        frames = model.closed_loop(mean[:, :2], 4, np.zeros((2, 3, 6), np.float32), training=True)
+        frames, _ = model.closed_loop(mean[:, :2], 4, np.zeros((2, 3, 6), np.float32),
+                                      training=True)
         later = tf.reduce_sum(frames[:, 1:] ** 2)
     encoder_gradients = tape.gradient(later, model.encoder.trainable_variables)
     assert all(g is None or not np.any(g.numpy()) for g in encoder_gradients)
@@ -173,3 +176,31 @@ def test_mixed_bfloat16_computes_in_bfloat16_and_matches_float32_losses(mode, tm
     assert loaded.decoder.compute_dtype == "float32", "exports and metrics run in float32"
     for a, b in zip(loaded.weights, mixed.weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def _zero_noise(model, batch, frames):
+    return {name: np.zeros((batch,) + tuple(shape), np.float32)
+            for name, shape in model.noise_shapes(frames).items()}
+
+
+def test_the_latent_term_is_the_predictions_distance_to_the_encoders_means():
+    """The paper's losses reach the LSTM only through the decoder; `lambda_latent` adds the
+    MSE of each predicted latent to the encoder's mean of the frame it predicts, a
+    gradient for the LSTM (and, through its inputs, the encoder) but not for that target."""
+    videos = ball_videos(batch=3, frames=6)
+    paper, with_term = _model(context_frames=2), _model(context_frames=2, lambda_latent=0.5)
+    noise = _zero_noise(paper, 3, 6)
+    values = paper.compute_losses(videos, noise, False, 0.0)
+    termed = with_term.compute_losses(videos, noise, False, 0.0)
+    mean, _, _ = paper.encode_sequence(videos, noise["latent"], training=False)
+    _, predicted = paper.teacher_forced(mean, training=False)
+    expected = np.mean((np.asarray(predicted) - np.asarray(mean)[:, 2:]) ** 2)
+    assert float(values["latent"]) == pytest.approx(expected, rel=1e-5)
+    assert float(termed["g_loss"]) == pytest.approx(
+        float(values["g_loss"]) + 0.5 * expected, rel=1e-5)
+    with tf.GradientTape(persistent=True) as tape:
+        latent = with_term.compute_losses(videos, noise, True, 0.0)["latent"]
+    assert all(g is None or not np.any(g.numpy())
+               for g in tape.gradient(latent, with_term.decoder.trainable_variables))
+    assert all(g is not None and np.any(g.numpy())
+               for g in tape.gradient(latent, with_term.predictor.trainable_variables))

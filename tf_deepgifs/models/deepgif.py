@@ -68,6 +68,8 @@ class DeepGIF(keras.Model):
       mode: str, "teacher_forced", "rollout" or "scheduled" (see `TrainConfig.mode`).
       lambda_gan: float, weight of the generator's GAN loss. Default 1e-4.
       lambda_kl: float, weight of the KL term. Default 1e-8.
+      lambda_latent: float, weight of the predicted latents' MSE to the encoder's means of
+        the frames they predict (`TrainConfig.lambda_latent`). Default 0: the paper.
       scheduled_sampling_steps: int, steps until "scheduled" is fully rollout. Default 10000.
       seed: int, seed of the training noise. Default 0.
     """
@@ -79,6 +81,7 @@ class DeepGIF(keras.Model):
         mode="teacher_forced",
         lambda_gan=1e-4,
         lambda_kl=1e-8,
+        lambda_latent=0.0,
         scheduled_sampling_steps=10_000,
         seed=0,
         **kwargs,
@@ -95,6 +98,7 @@ class DeepGIF(keras.Model):
         self.mode = mode
         self.lambda_gan = lambda_gan
         self.lambda_kl = lambda_kl
+        self.lambda_latent = lambda_latent
         self.scheduled_sampling_steps = scheduled_sampling_steps
         self.seed = seed
 
@@ -107,6 +111,7 @@ class DeepGIF(keras.Model):
             mode=train_config.mode,
             lambda_gan=train_config.lambda_gan,
             lambda_kl=train_config.lambda_kl,
+            lambda_latent=train_config.lambda_latent,
             scheduled_sampling_steps=train_config.scheduled_sampling_steps,
             seed=train_config.seed,
         )
@@ -170,9 +175,10 @@ class DeepGIF(keras.Model):
 
     def teacher_forced(self, latents, training=None):
         """Ground-truth latents (B, T, L) --> predicted frames K..T-1 (B, T - K, H, W, C)
-        in [-1, 1]."""
+        in [-1, 1] and the latents they were decoded from (B, T - K, L)."""
         next_latents = self.predictor(latents[:, :-1], training=training)
-        return self._decode_sequence(next_latents[:, self.context_frames - 1 :], GENERATING)
+        next_latents = next_latents[:, self.context_frames - 1 :]
+        return self._decode_sequence(next_latents, GENERATING), next_latents
 
     def read_frame(self, frame, noise=None):
         """The latent the LSTM reads for a frame (B, H, W, C) in [-1, 1]: the encoder's,
@@ -222,24 +228,27 @@ class DeepGIF(keras.Model):
           use_own: optional bool (B, N - 1); None feeds the own frame everywhere.
 
         Returns:
-          (B, N, H, W, C) frames in [-1, 1]; the same in training and in generation.
+          (B, N, H, W, C) frames in [-1, 1], the same in training and in generation, and
+          the predicted latents they were decoded from (B, N, L).
         """
         state = self.predictor.initial_state(ops.shape(context_latents)[0])
         for k in range(context_latents.shape[1]):
             latent, state = self.predictor.step(context_latents[:, k], state, training=training)
-        frames, kernels = [], self.decoder.transposed_kernels()  # folded once for all frames
+        frames, latents = [], []
+        kernels = self.decoder.transposed_kernels()  # folded once for all frames
         for n in range(num_frames):
             last = n == num_frames - 1
             frame, fed_back = self.generation_step(
                 latent, None if last else feedback_noise[:, n], kernels)
             frames.append(frame)
+            latents.append(latent)
             if last:
                 break
             fed_back = ops.stop_gradient(fed_back)
             if use_own is not None:
                 fed_back = ops.where(use_own[:, n, None], fed_back, teacher_latents[:, n])
             latent, state = self.predictor.step(fed_back, state, training=training)
-        return ops.stack(frames, axis=1)
+        return ops.stack(frames, axis=1), ops.stack(latents, axis=1)
 
     def rollout(self, context, num_frames, noise=None, training=False):
         """Generation: context frames (B, K, H, W, C) --> (B, num_frames, H, W, C), all in
@@ -257,7 +266,7 @@ class DeepGIF(keras.Model):
         # Earlier context frames use their mean; the last one takes the first noise entry.
         last = sample_latent(mean[:, -1], log_variance[:, -1], noise[:, 0])
         context_latents = ops.concatenate([mean[:, :-1], last[:, None]], axis=1)
-        frames = self.closed_loop(context_latents, num_frames, noise[:, 1:], training=training)
+        frames, _ = self.closed_loop(context_latents, num_frames, noise[:, 1:], training=training)
         return pixels.from_network_range(frames)
 
     def _decode_sequence(self, latents, training=None):
@@ -278,7 +287,8 @@ class DeepGIF(keras.Model):
     # (tf_deepgifs/training/backends.py), on either backend.
 
     def _predict(self, latents, noise, training, sampling_probability):
-        """Predicted frames K..T-1 (B, T - K, H, W, C) in the configured mode."""
+        """Predicted frames K..T-1 (B, T - K, H, W, C) in the configured mode, and their
+        latents (B, T - K, L)."""
         if self.mode == "teacher_forced":
             return self.teacher_forced(latents, training=training)
         k, frames = self.context_frames, latents.shape[1]
@@ -317,7 +327,8 @@ class DeepGIF(keras.Model):
         mean, log_variance, latents = self.encode_sequence(videos, noise["latent"], training)
         videos = pixels.to_network_range(videos)
         reconstructions = self._decode_sequence(latents, training)
-        predictions = self._predict(latents, noise, training, sampling_probability)
+        predictions, predicted_latents = self._predict(
+            latents, noise, training, sampling_probability)
         real = self._flatten_time(videos[:, self.context_frames :])
         fake = ops.concatenate(
             [self._flatten_time(predictions), self._flatten_time(reconstructions)], axis=0
@@ -325,13 +336,16 @@ class DeepGIF(keras.Model):
         real_logits = self.discriminator(real, training=training)
         fake_logits = self.discriminator(fake, training=training)
         # Losses in float32 whatever the layers compute in (mixed precision).
-        mean, log_variance, reconstructions, predictions, real_logits, fake_logits = (
-            ops.cast(x, "float32") for x in
-            (mean, log_variance, reconstructions, predictions, real_logits, fake_logits))
+        (mean, log_variance, reconstructions, predictions, predicted_latents, real_logits,
+         fake_logits) = (ops.cast(x, "float32") for x in (
+            mean, log_variance, reconstructions, predictions, predicted_latents, real_logits,
+            fake_logits))
         values = {
             "reconstruction": losses.mean_squared_error(reconstructions, videos),
             "prediction": losses.mean_squared_error(predictions, videos[:, self.context_frames :]),
             "kl": losses.kl_divergence(mean, log_variance),
+            "latent": losses.mean_squared_error(
+                predicted_latents, ops.stop_gradient(mean[:, self.context_frames :])),
             "g_gan": losses.binary_cross_entropy(fake_logits, 1.0),
             "d_loss": losses.binary_cross_entropy(real_logits, 1.0)
             + losses.binary_cross_entropy(fake_logits, 0.0),
@@ -343,6 +357,7 @@ class DeepGIF(keras.Model):
             + values["prediction"]
             + self.lambda_gan * values["g_gan"]
             + self.lambda_kl * values["kl"]
+            + self.lambda_latent * values["latent"]
         )
         return values
 
@@ -368,6 +383,7 @@ class DeepGIF(keras.Model):
             "mode": self.mode,
             "lambda_gan": self.lambda_gan,
             "lambda_kl": self.lambda_kl,
+            "lambda_latent": self.lambda_latent,
             "scheduled_sampling_steps": self.scheduled_sampling_steps,
             "seed": self.seed,
         }
