@@ -7,8 +7,11 @@ every step runs in ONNX Runtime's main graph (a Loop's body is optimised far les
     inputs   frame    float32 [F, H, W, C], pixels in [0, 1]: frames to read
              latent   float32 [R, latent_dim]: latents to read as they are
              state    float32 [F + R, 2, state_size]: the LSTM's (h, c), zeros at first
-             noise    float32 [F + R, noise_dim], standard normal (zeros: the mean); a
-                      read frame's latent is sampled with its row
+             noise    float32 [F + R, noise_dim], standard normal, zeros for the
+                      deterministic step: a read frame's latent is sampled with the
+                      row's first latent_dim numbers (zeros: the mean); a mixture model
+                      draws the next latent's component with the rest (zeros: the most
+                      likely one; noise_dim = latent_dim + components)
     outputs  next_frame   float32 [F + R, H, W, C] in [0, 1]: the frame generated
              next_latent  float32 [F + R, latent_dim]: its latent
              next_state   float32 [F + R, 2, state_size]

@@ -53,7 +53,7 @@ def metadata(config, preset):
         "channels": config.model.channels,
         "image_size": config.model.image_size,
         "latent_dim": config.model.latent_dim,
-        "noise_dim": config.model.latent_dim,
+        "noise_dim": config.model.noise_dim,
         "state_size": config.model.lstm_units,
         "pixel_range": contract.PIXEL_RANGE,
         "training_frames": config.data.num_frames - config.train.context_frames,

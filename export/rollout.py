@@ -25,21 +25,26 @@ def step_signature(model):
                       name=contract.FRAME),
         tf.TensorSpec([None, c.latent_dim], tf.float32, name=contract.LATENT),
         tf.TensorSpec([None, 2, c.lstm_units], tf.float32, name=contract.STATE),
-        tf.TensorSpec([None, c.latent_dim], tf.float32, name=contract.NOISE),
+        tf.TensorSpec([None, c.noise_dim], tf.float32, name=contract.NOISE),
     ]
 
 
-def _advance(model, read, state):
-    """The LSTM reads `read` (B, L): its prediction, decoded, and the new state."""
-    latent, (h, c) = model.predictor.step(read, [state[:, 0], state[:, 1]], training=False)
+def _advance(model, read, state, noise):
+    """The LSTM reads `read` (B, L): its prediction, decoded, and the new state. A mixture
+    model draws the prediction's component with the rest of `noise` (B, noise_dim) after
+    its first latent_dim numbers."""
+    choice = noise[:, model.config.latent_dim :] if model.config.mixture_components else None
+    latent, (h, c) = model.predictor.step(read, [state[:, 0], state[:, 1]], training=False,
+                                          noise=choice)
     frame = pixels.from_network_range(model.decoder(latent, training=False))
     return {contract.NEXT_FRAME: frame, contract.NEXT_LATENT: latent,
             contract.NEXT_STATE: tf.stack([h, c], axis=1)}
 
 
 def _read(model, frame, noise):
-    """Frames (B, H, W, C) in [0, 1] --> the latents the LSTM reads for them (B, L)."""
-    return model.read_frame(pixels.to_network_range(frame), noise)
+    """Frames (B, H, W, C) in [0, 1] --> the latents the LSTM reads for them (B, L),
+    sampled with the first latent_dim numbers of `noise` (B, noise_dim)."""
+    return model.read_frame(pixels.to_network_range(frame), noise[:, : model.config.latent_dim])
 
 
 def step_function(model):
@@ -54,7 +59,7 @@ def step_function(model):
     def step(frame, latent, state, noise):
         reading_frames = tf.shape(frame)[0]
         read = tf.concat([_read(model, frame, noise[:reading_frames]), latent], axis=0)
-        return _advance(model, read, state)
+        return _advance(model, read, state, noise)
 
     return step
 
@@ -65,17 +70,18 @@ def rollout_signature(model, fixed_frames=None):
     return [
         tf.TensorSpec([None, model.context_frames, c.image_size, c.image_size, c.channels],
                       tf.float32, name=contract.SEED),
-        tf.TensorSpec([None, fixed_frames, c.latent_dim], tf.float32, name=contract.NOISE),
+        tf.TensorSpec([None, fixed_frames, c.noise_dim], tf.float32, name=contract.NOISE),
     ]
 
 
 def rollout_function(model, fixed_frames=None):
     """`tf.function(seed, noise) -> {"frames": ...}`: the step looped as the runner loops it.
 
-    seed (B, K, H, W, C) and frames (B, N, H, W, C) in [0, 1]; noise (B, N, L): entry 0
-    samples the last seed frame's latent, entry n the latent of generated frame n - 1
-    ("frames" feedback). `fixed_frames` N: noise must have N frames, and the steps are
-    unrolled rather than looped.
+    seed (B, K, H, W, C) and frames (B, N, H, W, C) in [0, 1]; noise (B, N, noise_dim),
+    one entry per step: entry 0 samples the last seed frame's latent, entry n the latent
+    of generated frame n - 1 ("frames" feedback), and a mixture's entry n draws generated
+    frame n's component (`DeepGIF.rollout`). `fixed_frames` N: noise must have N frames,
+    and the steps are unrolled rather than looped.
     """
     k, c = model.context_frames, model.config
     read_back_frames = c.generation_feedback == "frames"
@@ -86,13 +92,13 @@ def rollout_function(model, fixed_frames=None):
         state = tf.zeros([batch, 2, c.lstm_units])
         for i in range(k):  # the earlier seed frames read as their mean latent
             frame_noise = noise[:, 0] if i == k - 1 else tf.zeros_like(noise[:, 0])
-            out = _advance(model, _read(model, seed[:, i], frame_noise), state)
+            out = _advance(model, _read(model, seed[:, i], frame_noise), state, frame_noise)
             state = out[contract.NEXT_STATE]
         return out[contract.NEXT_FRAME], out[contract.NEXT_LATENT], state
 
     def next_step(frame, latent, state, frame_noise):
         read = _read(model, frame, frame_noise) if read_back_frames else latent
-        out = _advance(model, read, state)
+        out = _advance(model, read, state, frame_noise)
         return out[contract.NEXT_FRAME], out[contract.NEXT_LATENT], out[contract.NEXT_STATE]
 
     @tf.function(input_signature=rollout_signature(model, fixed_frames), autograph=False)

@@ -149,3 +149,27 @@ def test_export_errors_are_one_line(tmp_path, capsys):
     (tmp_path / "run" / "checkpoints" / "step_1.weights.h5").unlink()
     assert main(["export", "--run-dir", str(tmp_path / "run")]) == 2
     assert "has neither model.keras nor a checkpoint" in capsys.readouterr().err
+
+
+def test_a_mixture_model_exports_and_its_noise_draws_different_futures(tmp_path, capsys):
+    """A mixture readout's component is drawn from the step's noise after the latent's:
+    the runner's samples differ, the same noise gives the model's own frames, and zero
+    noise the deterministic rollout."""
+    components = 3
+    config = dataclasses.replace(TINY_RUN_CONFIG, model=dataclasses.replace(
+        TINY_RUN_CONFIG.model, generation_feedback="latent", mixture_components=components))
+    model = write_tiny_run(tmp_path, config)
+    assert main(["export", "--run-dir", str(tmp_path)]) == 0, capsys.readouterr().err
+    report = json.loads((tmp_path / contract.EXPORT_DIR / contract.REPORT_FILE).read_text())
+    assert report["passed"]
+    runner = Generator(str(tmp_path / contract.EXPORT_DIR / contract.ONNX_FILE))
+    assert runner.noise_dim == TINY_MODEL.latent_dim + components
+    seed, _ = _inputs(2, 6)
+    rng = np.random.default_rng(3)
+    noises = [rng.standard_normal((2, 6, runner.noise_dim)).astype(np.float32) for _ in range(2)]
+    first, second = (runner.run(seed, noise) for noise in noises)
+    np.testing.assert_allclose(first, model.rollout(tf.constant(seed), 6, tf.constant(noises[0])),
+                               atol=1e-4)
+    assert np.abs(first - second).max() > 1e-2
+    np.testing.assert_allclose(runner.run(seed, np.zeros_like(noises[0])),
+                               model.rollout(tf.constant(seed), 6), atol=1e-4)

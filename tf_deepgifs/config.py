@@ -18,7 +18,7 @@ TRAINING_MODES = ("teacher_forced", "rollout", "scheduled")
 PRECISIONS = ("float32", "mixed_bfloat16")
 FEEDBACKS = ("latent", "frames")  # horizon tuning: what the LSTM reads after its prediction
 GENERATION_FEEDBACKS = ("frames", "latent")  # what the LSTM reads after each generated frame
-SELECTIONS = ("rollout", "balls")  # horizon tuning: what best.keras is chosen on
+SELECTIONS = ("rollout", "balls", "loss")  # horizon tuning: what best.keras is chosen on
 LEARNING_RATE_DECAYS = ("constant", "cosine")  # horizon tuning: the learning rate over its steps
 AUGMENTATIONS = ("none", "reverse")  # horizon tuning: what the training sequences may become
 
@@ -48,8 +48,17 @@ class ModelConfig:
     # own prediction as it is: the rollout `tune` trains, which networks never trained on
     # it cannot follow (results/notes.md). `tune` sets it to its own `feedback`.
     generation_feedback: str = "frames"
+    # Not in the paper. 0: the LSTM's readout is one latent (4.1.2), so a rollout's only
+    # randomness is the encoder's variance, which lambda_KL = 1e-8 leaves near zero.
+    # M > 0: the readout is a mixture of M isotropic Gaussians over the next latent (a
+    # mixture-density network, as World Models' MDN-RNN), and each step generates the mean
+    # of a component drawn with the step's noise: different futures where the seed leaves
+    # them open. `tune --mixture-components M` trains it on a trained run's networks.
+    mixture_components: int = 0
 
     def __post_init__(self):
+        if self.mixture_components < 0:
+            raise ValueError(f"mixture_components must be 0 or more, got {self.mixture_components}.")
         if self.generation_feedback not in GENERATION_FEEDBACKS:
             raise ValueError(f"generation_feedback must be one of {', '.join(GENERATION_FEEDBACKS)}; "
                              f"got {self.generation_feedback!r}.")
@@ -64,6 +73,12 @@ class ModelConfig:
                 f"decoder_kernel_size {self.decoder_kernel_size} must be odd ('same' padding "
                 "on both sides)."
             )
+
+    @property
+    def noise_dim(self):
+        """Standard-normal numbers a generation step takes: latent_dim sampling a read
+        frame's latent, then mixture_components drawing the predicted component."""
+        return self.latent_dim + self.mixture_components
 
     @property
     def bottleneck_size(self):
@@ -213,12 +228,23 @@ class HorizonTuningConfig:
     # what best.keras is chosen on, the validation sequences generated as users generate
     # them: "rollout", the lowest MSE of the generated frames, as training runs choose;
     # "balls" (datasets that store the balls' positions), the lowest mean centre error
-    # among the steps whose right-ball count is at least the source networks' (step 0)
+    # among the steps whose right-ball count is at least the source networks' (step 0);
+    # "loss", the tuning's own loss on the validation latents (a mixture's likelihood: one
+    # seed frame's deterministic rollout cannot follow the truth, so it says little)
     select_on: str = "rollout"
     validation_sequences: int = 500  # the first ones of the validation split
     validate_every: int = 500  # steps between validations (and checkpoints)
     encode_batch_size: int = 100  # sequences per encoder and generator call
-    seed: int = 0  # of the batches' order
+    seed: int = 0  # of the batches' order (and of a new mixture readout's start)
+    # 0: the source's readout. M > 0: the tuned run's readout becomes a mixture of M
+    # components (ModelConfig.mixture_components), each starting as the source readout
+    # with its kernel perturbed; trained by the likelihood of the true next latent, the
+    # rollout feeding back the component nearest the truth (the seed leaves the truth's
+    # direction open, so the tuning follows the future the truth took). "latent" feedback.
+    mixture_components: int = 0
+    # a new mixture's components start as the source readout plus Gaussian noise of this
+    # many times the source kernel's standard deviation: distinct, all decodable
+    mixture_init_spread: float = 0.1
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "validation_sequences", "validate_every",
@@ -237,6 +263,11 @@ class HorizonTuningConfig:
             raise ValueError(f"augment must be one of {', '.join(AUGMENTATIONS)}; got {self.augment!r}.")
         if self.select_on not in SELECTIONS:
             raise ValueError(f"select_on must be one of {', '.join(SELECTIONS)}; got {self.select_on!r}.")
+        if self.mixture_components < 0 or self.mixture_init_spread < 0:
+            raise ValueError("mixture_components and mixture_init_spread must be 0 or more.")
+        if self.mixture_components and self.feedback != "latent":
+            raise ValueError("A mixture readout is tuned with feedback 'latent' (its rollout "
+                             "feeds back the component nearest the truth).")
         if self.manifold_weight and self.feedback != "frames":
             raise ValueError("manifold_weight applies to feedback 'frames' only (there are no "
                              "round trips to pull towards otherwise).")

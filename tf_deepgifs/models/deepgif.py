@@ -214,7 +214,7 @@ class DeepGIF(keras.Model):
         return frame, self.next_input(frame, latent, noise)
 
     def closed_loop(self, context_latents, num_frames, feedback_noise, teacher_latents=None,
-                    use_own=None, training=None):
+                    use_own=None, training=None, choice_noise=None):
         """Generates `num_frames` frames by `generation_step`, each one's next input fed
         back to the LSTM as an input, not as a path for gradients.
 
@@ -226,14 +226,21 @@ class DeepGIF(keras.Model):
           teacher_latents: optional (B, N - 1, L) ground-truth latents of the frames
             generated at steps 0..N-2, fed instead of the own frame where `use_own` is False.
           use_own: optional bool (B, N - 1); None feeds the own frame everywhere.
+          choice_noise: a mixture model's (B, N, M) standard normal; entry n draws the
+            component generated frame n is decoded from. None takes the most likely ones.
 
         Returns:
           (B, N, H, W, C) frames in [-1, 1], the same in training and in generation, and
           the predicted latents they were decoded from (B, N, L).
         """
+        def choice(n):
+            return None if choice_noise is None else choice_noise[:, n]
+
         state = self.predictor.initial_state(ops.shape(context_latents)[0])
-        for k in range(context_latents.shape[1]):
-            latent, state = self.predictor.step(context_latents[:, k], state, training=training)
+        last_context = context_latents.shape[1] - 1
+        for k in range(last_context + 1):
+            latent, state = self.predictor.step(context_latents[:, k], state, training=training,
+                                                noise=choice(0) if k == last_context else None)
         frames, latents = [], []
         kernels = self.decoder.transposed_kernels()  # folded once for all frames
         for n in range(num_frames):
@@ -247,26 +254,31 @@ class DeepGIF(keras.Model):
             fed_back = ops.stop_gradient(fed_back)
             if use_own is not None:
                 fed_back = ops.where(use_own[:, n, None], fed_back, teacher_latents[:, n])
-            latent, state = self.predictor.step(fed_back, state, training=training)
+            latent, state = self.predictor.step(fed_back, state, training=training,
+                                                noise=choice(n + 1))
         return ops.stack(frames, axis=1), ops.stack(latents, axis=1)
 
     def rollout(self, context, num_frames, noise=None, training=False):
         """Generation: context frames (B, K, H, W, C) --> (B, num_frames, H, W, C), all in
         [0, 1].
 
-        noise: optional (B, num_frames, L) standard-normal noise; entry 0 samples the last
-        context frame's latent, entry n the latent of generated frame n - 1. None gives the
-        deterministic rollout (z = mean).
+        noise: optional (B, num_frames, noise_dim) standard-normal noise, one entry per
+        step: entry 0 samples the last context frame's latent, entry n the latent of
+        generated frame n - 1 (its first latent_dim numbers), and a mixture model's entry
+        n draws the component of generated frame n (the rest; `ModelConfig.noise_dim`).
+        None gives the deterministic rollout (z = mean, the most likely components).
         """
         batch, latent = ops.shape(context)[0], self.config.latent_dim
         if noise is None:
-            noise = ops.zeros((batch, num_frames, latent))
+            noise = ops.zeros((batch, num_frames, self.config.noise_dim))
         mean, log_variance, _ = self.encode_sequence(
             context, ops.zeros((batch, context.shape[1], latent)), training)
         # Earlier context frames use their mean; the last one takes the first noise entry.
-        last = sample_latent(mean[:, -1], log_variance[:, -1], noise[:, 0])
+        last = sample_latent(mean[:, -1], log_variance[:, -1], noise[:, 0, :latent])
         context_latents = ops.concatenate([mean[:, :-1], last[:, None]], axis=1)
-        frames, _ = self.closed_loop(context_latents, num_frames, noise[:, 1:], training=training)
+        choice_noise = noise[:, :, latent:] if self.config.mixture_components else None
+        frames, _ = self.closed_loop(context_latents, num_frames, noise[:, 1:, :latent],
+                                     training=training, choice_noise=choice_noise)
         return pixels.from_network_range(frames)
 
     def _decode_sequence(self, latents, training=None):

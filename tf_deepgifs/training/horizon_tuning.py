@@ -49,6 +49,7 @@ from keras import ops
 
 from tf_deepgifs.data import arrays, ball_detector, pixels
 from tf_deepgifs.errors import UserError
+from tf_deepgifs.models.predictor import mixture_log_likelihood, nearest_component
 from tf_deepgifs.training import backends, distribution, loop, run_directory
 from tf_deepgifs.training.stages import Player, Schedule
 
@@ -81,7 +82,7 @@ def latent_rollout(model, latents, context_frames):
 
 
 def horizon_losses(model, latents, context_frames, first_frame_weight, manifold_weight=0.0):
-    """{"latent": per-frame latent MSE (T - K,), "first_frame": image MSE, "manifold":
+    """A mixture readout's are `mixture_horizon_losses`. Otherwise {"latent": per-frame latent MSE (T - K,), "first_frame": image MSE, "manifold":
     latent MSE of the fed-back inputs to the predictions they come from (0 with "latent"
     feedback), "loss": latent MSE + first_frame_weight * first_frame + manifold_weight *
     manifold}.
@@ -92,6 +93,8 @@ def horizon_losses(model, latents, context_frames, first_frame_weight, manifold_
     towards the latent of the frame it decodes to, where a real frame's latent already is
     (it survives the round trip to 0.14 % of its variance).
     """
+    if model.config.mixture_components:
+        return mixture_horizon_losses(model, latents, context_frames, first_frame_weight)
     predicted, fed_back = latent_rollout(model, latents, context_frames)
     per_frame = ops.mean(ops.square(predicted - latents[:, context_frames:]), axis=(0, 2))
     first = model.decoder(predicted[:, 0], training=False)  # in [-1, 1], as the losses
@@ -100,6 +103,72 @@ def horizon_losses(model, latents, context_frames, first_frame_weight, manifold_
     manifold = ops.mean(ops.square(fed_back - predicted[:, :-1]))
     loss = ops.mean(per_frame) + first_frame_weight * first_frame + manifold_weight * manifold
     return {"latent": per_frame, "first_frame": first_frame, "manifold": manifold, "loss": loss}
+
+
+def mixture_rollout(model, latents, context_frames):
+    """A mixture LSTM over the horizon: latents (B, T, L) --> its mixture for each of the
+    T - K predicted frames: logits (B, T - K, M), means (B, T - K, M, L), log standard
+    deviations (B, T - K, M). After the K context latents it reads back the component
+    nearest the truth: from one seed frame the truth's direction is one of many the
+    mixture offers, and the rollout goes on along the one the truth took."""
+    predictor = model.predictor
+    state = predictor.initial_state(ops.shape(latents)[0])
+    for k in range(context_frames):
+        mixture, state = predictor.mixture_step(latents[:, k], state)
+    mixtures = [mixture]
+    for t in range(context_frames, latents.shape[1] - 1):
+        fed_back = nearest_component(mixture[1], latents[:, t])
+        mixture, state = predictor.mixture_step(fed_back, state)
+        mixtures.append(mixture)
+    return tuple(ops.stack(part, axis=1) for part in zip(*mixtures))
+
+
+def mixture_horizon_losses(model, latents, context_frames, first_frame_weight):
+    """`horizon_losses` for a mixture readout: "nll", the negative log-likelihood of each
+    true latent per dimension (T - K,), "latent", the nearest component's MSE to it
+    (T - K,), "first_frame", the image MSE of the first frame decoded from its nearest
+    component, and "loss": mean nll + first_frame_weight * first_frame."""
+    logits, means, log_scales = mixture_rollout(model, latents, context_frames)
+    targets = latents[:, context_frames:]
+    batch, frames, size = ops.shape(targets)[0], targets.shape[1], targets.shape[2]
+    flat_means = ops.reshape(means, (-1, means.shape[2], size))
+    flat_targets = ops.reshape(targets, (-1, size))
+    nll = -ops.reshape(mixture_log_likelihood(
+        ops.reshape(logits, (-1, logits.shape[-1])), flat_means,
+        ops.reshape(log_scales, (-1, log_scales.shape[-1])), flat_targets), (batch, frames))
+    nearest = ops.reshape(nearest_component(flat_means, flat_targets), (batch, frames, size))
+    first = model.decoder(nearest[:, 0], training=False)
+    target = ops.stop_gradient(model.decoder(targets[:, 0], training=False))
+    first_frame = ops.mean(ops.square(first - target))
+    per_frame_nll = ops.mean(nll, axis=0)
+    loss = ops.mean(per_frame_nll) + first_frame_weight * first_frame
+    return {"nll": per_frame_nll,
+            "latent": ops.mean(ops.square(nearest - targets), axis=(0, 2)),
+            "first_frame": first_frame, "manifold": ops.zeros(()), "loss": loss}
+
+
+def with_mixture_readout(source, config, options):
+    """The model of the tuned `config` (a mixture readout of M components) holding the
+    `source` model's networks, each component starting as the source's readout with its
+    kernel perturbed (`options.mixture_init_spread`, seeded by `options.seed`): equal
+    weights, unit scales, every component already a working predictor."""
+    model = run_directory.build_model(config, run_directory.video_shape_of(config),
+                                      precision="float32")
+    for name in ("encoder", "decoder", "discriminator"):
+        getattr(model, name).set_weights(getattr(source, name).get_weights())
+    model.predictor.cell.set_weights(source.predictor.cell.get_weights())
+    kernel, bias = source.predictor.readout.get_weights()  # (U, L), (L,)
+    m, size = config.model.mixture_components, config.model.latent_dim
+    rng = np.random.default_rng(options.seed)
+    spread = options.mixture_init_spread * kernel.std()
+    mean_kernels = kernel[None] + spread * rng.standard_normal((m,) + kernel.shape)
+    new_kernel = np.zeros((kernel.shape[0], m * (size + 2)), np.float32)
+    new_bias = np.zeros(m * (size + 2), np.float32)
+    # Readout columns: M logits, M x L means (component-major), M log standard deviations.
+    new_kernel[:, m : m + m * size] = mean_kernels.transpose(1, 0, 2).reshape(kernel.shape[0], -1)
+    new_bias[m : m + m * size] = np.tile(bias, m)
+    model.predictor.readout.set_weights([new_kernel, new_bias])
+    return model
 
 
 def reverse_some(latents, rng):
@@ -161,12 +230,16 @@ def ball_selection_score(scores, least_right_count):
 
 
 def summary(values):
-    """Scalars for the log: the loss, the first-frame MSE, the latent MSE's mean and ends."""
+    """Scalars for the log: the loss, the first-frame MSE, the latent MSE's mean and ends
+    (and a mixture's mean negative log-likelihood)."""
     latent = np.asarray(values["latent"])
-    return {"loss": float(values["loss"]), "first_frame": float(values["first_frame"]),
-            "manifold": float(values["manifold"]),
-            "latent": float(latent.mean()), "latent_first": float(latent[0]),
-            "latent_last": float(latent[-1])}
+    scalars = {"loss": float(values["loss"]), "first_frame": float(values["first_frame"]),
+               "manifold": float(values["manifold"]),
+               "latent": float(latent.mean()), "latent_first": float(latent[0]),
+               "latent_last": float(latent[-1])}
+    if "nll" in values:
+        scalars["nll"] = float(np.mean(values["nll"]))
+    return scalars
 
 
 class HorizonTuning:
@@ -281,7 +354,15 @@ def generating_as_tuned(source_config, options):
     """The tuned run's Config: the source's, generating with the feedback it is tuned on
     (`ModelConfig.generation_feedback`), so that validation and users roll out what
     tuning trained."""
-    model = dataclasses.replace(source_config.model, generation_feedback=options.feedback)
+    source = source_config.model
+    if (options.mixture_components and source.mixture_components
+            and options.mixture_components != source.mixture_components):
+        raise UserError(f"The source run's readout is a mixture of {source.mixture_components} "
+                        f"components; tune it with --mixture-components "
+                        f"{source.mixture_components} (or 0).")
+    model = dataclasses.replace(
+        source, generation_feedback=options.feedback,
+        mixture_components=options.mixture_components or source.mixture_components)
     return dataclasses.replace(source_config, model=model)
 
 
@@ -326,7 +407,11 @@ def tune(source_dir, run_dir, options, weights=None, log=print, stop_at_step=Non
               **dataclasses.asdict(options)}
     devices = distribution.for_backend()
     with devices.scope():
-        model = run_directory.load_model(config, source)
+        if config.model.mixture_components != source_config.model.mixture_components:
+            model = with_mixture_readout(run_directory.load_model(source_config, source),
+                                         config, options)
+        else:
+            model = run_directory.load_model(config, source)
         compile_tuning_optimizers(model, options)
     prepare_run_dir(source_dir, run_dir, config, preset, record)
     train_videos = arrays.load(config.data, "train", options.training_sequences, log)["video"]

@@ -111,6 +111,9 @@ def train(config, preset="paper", stop_after_minutes=None, stop_at_step=None, lo
     tf.distribute strategy to use instead of the one `distribution` picks (TensorFlow).
     """
     t = config.train
+    if config.model.mixture_components:
+        raise UserError("A mixture readout is trained on a trained run's networks: train "
+                        "without --mixture-components, then `tune --mixture-components M`.")
     run_dir = t.run_dir or run_directory.default_run_dir(config, preset)
     devices = distribution.for_backend(strategy)
     if devices.chief:
