@@ -96,8 +96,7 @@ def sample_initial_state(rng, num_balls, physics=BallPhysics()):
     """
     if num_balls < 1:
         raise ValueError(f"num_balls must be at least 1, got {num_balls}.")
-    velocities = rng.standard_normal((num_balls, 2))
-    velocities *= physics.speed_norm / np.linalg.norm(velocities)
+    velocities = sample_velocities(rng, num_balls, physics)
     for _ in range(physics.max_spawn_tries):
         positions = physics.spawn_low + physics.spawn_span * rng.random((num_balls, 2))
         if _is_valid_start(positions, physics):
@@ -179,6 +178,18 @@ def _collide_pairs(x, v, masses, radius):
 def to_pixels(units, image_size, physics=BallPhysics()):
     """Maps box units to pixel-index coordinates: pixel k covers units [k, k+1) * box / size."""
     return np.asarray(units) * (image_size / physics.box_size) - 0.5
+
+
+def to_units(pixels, image_size, physics=BallPhysics()):
+    """The inverse of `to_pixels`: pixel-index coordinates to box units."""
+    return (np.asarray(pixels, np.float64) + 0.5) * (physics.box_size / image_size)
+
+
+def sample_velocities(rng, num_balls, physics=BallPhysics()):
+    """The start velocities `sample_initial_state` draws: Gaussian, scaled so that the sum
+    over balls of squared speeds is `speed_norm ** 2`. float64 (N, 2), units per sub-step."""
+    velocities = rng.standard_normal((num_balls, 2))
+    return velocities * (physics.speed_norm / np.linalg.norm(velocities))
 
 
 # A ball is drawn only within this many radii of its centre: beyond 1.5 radii its

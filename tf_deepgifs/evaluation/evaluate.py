@@ -5,8 +5,14 @@ split, frame by frame over the generated horizon:
 
     model          the deterministic rollout (every latent its mean)
     best_of_S      S stochastic rollouts per sequence, the best one by each metric's
-                   horizon mean (as SVG and OpenSTL report); on the first
+                   horizon mean (as SVG and OpenSTL report), the motion metrics those of
+                   the sample whose balls are closest to the truth; on the first
                    `sample_sequences` sequences, because S rollouts cost S times as much
+    samples        every one of the S rollouts (plausible frames, ball counts) and how
+                   far apart their balls are (diversity)
+    ideal_best_of_S, ideal_samples   the same for the ideal sampler (`ideal_sampler.py`):
+                   the simulator from the seed's true balls with velocities from its
+                   prior; Bouncing Balls with one seed frame
     baseline       the last seed frame copied over the whole horizon
     ground_truth   (motion metrics only) the ball detector on the true frames: the
                    floor the detector itself sets
@@ -32,7 +38,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_deepgifs.data import arrays, ball_detector, bouncing_balls, pipeline, pixels, registry, splits
-from tf_deepgifs.evaluation import digit_identity, figures, metrics
+from tf_deepgifs.evaluation import digit_identity, figures, ideal_sampler, metrics
 from tf_deepgifs.training import run_directory
 from tf_deepgifs.config import EvaluationConfig
 from tf_deepgifs.errors import UserError
@@ -74,11 +80,10 @@ def _jsonable(values):
 
 
 def compiled_rollout(model, context_frames, horizon, frame_shape):
-    """A compiled function: context (B, K, H, W, C) in [0, 1], noise (B, N, L) or None
+    """A compiled function: context (B, K, H, W, C) in [0, 1], noise (B, N, noise_dim)
     --> generated frames (B, N, H, W, C) in [0, 1]."""
-    latent = model.config.latent_dim
     signature = [tf.TensorSpec((None, context_frames) + tuple(frame_shape), tf.float32),
-                 tf.TensorSpec((None, horizon, latent), tf.float32)]
+                 tf.TensorSpec((None, horizon, model.config.noise_dim), tf.float32)]
 
     @tf.function(input_signature=signature)
     def rollout(context, noise):
@@ -87,10 +92,11 @@ def compiled_rollout(model, context_frames, horizon, frame_shape):
     return rollout
 
 
-def sampling_noise(seed, indices, sample, horizon, latent):
-    """float32 (B, N, L) standard-normal noise, one stream per (seed, sequence, sample)."""
+def sampling_noise(seed, indices, sample, horizon, noise_dim):
+    """float32 (B, N, noise_dim) standard-normal noise, one stream per (seed, sequence,
+    sample)."""
     return np.stack([np.random.default_rng([seed, int(i), NOISE_SEED_OFFSET + sample])
-                     .standard_normal((horizon, latent), np.float32) for i in indices])
+                     .standard_normal((horizon, noise_dim), np.float32) for i in indices])
 
 
 def copy_last_frame(context, horizon):
@@ -135,12 +141,12 @@ def sample_diversity(samples, radius):
     return np.nanmean(pairs, axis=0) if pairs else np.full(shape, np.nan)
 
 
-def add_samples(curves, variant, truth, samples, balls):
+def add_samples(curves, variant, truth, samples, balls, every="samples"):
     """S samples per sequence, (S, B, N, H, W, C): best-of-S image metrics, each metric's
     best sample (whole, as SVG and OpenSTL report); the motion metrics of the sample whose
-    balls are closest to the truth (mean centre error over the horizon); and, as
-    "samples", every sample's motion metrics averaged (each sample plausible, not only
-    the best) and their diversity."""
+    balls are closest to the truth (mean centre error over the horizon); and, as the
+    variant `every`, every sample's motion metrics averaged (each sample plausible, not
+    only the best) and their diversity."""
     values = {name: tf.stack([metric(truth, s) for s in samples])
               for name, metric in metrics.METRICS.items()}
     for name, per_sample in values.items():
@@ -155,8 +161,8 @@ def add_samples(curves, variant, truth, samples, balls):
     for name in found[0]:
         per_sample = np.stack([f[name] for f in found])  # (S, B, N)
         curves.add(variant, name, per_sample[best, np.arange(len(best))])
-        curves.add("samples", name, per_sample.reshape((-1,) + per_sample.shape[2:]))
-    curves.add("samples", "diversity", sample_diversity(samples, balls.radius))
+        curves.add(every, name, per_sample.reshape((-1,) + per_sample.shape[2:]))
+    curves.add(every, "diversity", sample_diversity(samples, balls.radius))
 
 
 class TrueBalls:
@@ -174,7 +180,8 @@ class TrueBalls:
         return chosen
 
 
-def evaluate_batches(rollout, batches, context_frames, horizon, latent, options, log, reader=None):
+def evaluate_batches(rollout, batches, context_frames, horizon, noise_dim, options, log,
+                     reader=None):
     """Runs every variant on every batch; returns (Curves, sequences, strip data).
     reader: the digits' classifier (`digit_identity.reader_for`), for moving digits."""
     curves, count, strip = Curves(), 0, None
@@ -182,7 +189,8 @@ def evaluate_batches(rollout, batches, context_frames, horizon, latent, options,
     for batch in batches:
         video, indices = batch["video"], batch["index"]
         context, truth = video[:, :context_frames], video[:, context_frames:]
-        deterministic = rollout(context, np.zeros((len(video), horizon, latent), np.float32)).numpy()
+        deterministic = rollout(context, np.zeros((len(video), horizon, noise_dim),
+                                                  np.float32)).numpy()
         baseline = copy_last_frame(context, horizon)
         add_image_metrics(curves, "model", truth, deterministic)
         add_image_metrics(curves, "baseline", truth, baseline)
@@ -200,17 +208,26 @@ def evaluate_batches(rollout, batches, context_frames, horizon, latent, options,
                                     ("ground_truth", truth)):
                 add_motion_metrics(curves, variant, frames, balls)
         sampled = indices < options.sample_sequences if options.sample_sequences else indices >= 0
-        samples = []
+        samples, ideal = [], None
         if options.samples and sampled.any():
             samples = [rollout(context[sampled], sampling_noise(options.seed, indices[sampled], s,
-                                                                horizon, latent)).numpy()
+                                                                horizon, noise_dim)).numpy()
                        for s in range(options.samples)]
             add_samples(curves, best_of, truth[sampled], samples,
                         None if balls is None else balls.rows(sampled))
+            if balls is not None and context_frames == 1:
+                ideal = ideal_sampler.ideal_samples(
+                    batch["positions"][sampled, 0], indices[sampled], options.samples, horizon,
+                    truth.shape[2], options.seed)
+                add_samples(curves, f"ideal_{best_of}", truth[sampled], list(ideal),
+                            balls.rows(sampled), every="ideal_samples")
         if strip is None:  # the first batch gives the figures their sequences
             strip = {"video": video[: options.strips], "generated": deterministic[: options.strips],
                      "sample": samples[0][: options.strips] if samples else None,
-                     "seed_frames": context.reshape((-1,) + context.shape[2:])}
+                     "seed_frames": context.reshape((-1,) + context.shape[2:]),
+                     # every sample of the first sequence (S, N, H, W, C), and the ideal's
+                     "samples": np.stack([s[0] for s in samples]) if samples else None,
+                     "ideal": ideal[:, 0] if ideal is not None else None}
         count += len(video)
         log(f"  {count} sequences")
     return curves, count, strip
@@ -263,7 +280,7 @@ def long_rollouts(model, config, options, log):
             [splits.example_rng(simulation.seed, "test", i) for i in indices], k + frames,
             simulation.num_balls, simulation.image_size)
         video = pixels.from_uint8(truth.video)
-        generated = rollout(video[:, :k], np.zeros((len(video), frames, model.config.latent_dim),
+        generated = rollout(video[:, :k], np.zeros((len(video), frames, model.config.noise_dim),
                                                   np.float32)).numpy()
         balls = TrueBalls(truth.positions[:, k:], float(truth.radius), video[:, k:])
         add_motion_metrics(curves, "model", generated, balls)
@@ -303,7 +320,7 @@ def evaluate(run_dir, options=EvaluationConfig(), weights=None, log=print):
     builder = registry.prepare(config.data)
     model = run_directory.load_model(config, source)
     k, num_frames = config.train.context_frames, config.data.num_frames
-    horizon, latent = num_frames - k, config.model.latent_dim
+    horizon = num_frames - k
     frame_shape = builder.info.features["video"].shape[1:]
     log(f"Evaluating {source} on {config.data.dataset} test "
         f"({options.limit or 'all'} sequences, best of {options.samples} on "
@@ -314,16 +331,17 @@ def evaluate(run_dir, options=EvaluationConfig(), weights=None, log=print):
     batches = pipeline.examples(builder, "test", num_frames, options.batch_size,
                                       options.limit)
     reader = digit_identity.reader_for(config.data.dataset)
-    curves, count, strip = evaluate_batches(rollout, batches, k, horizon, latent, options, log,
-                                            reader)
+    curves, count, strip = evaluate_batches(rollout, batches, k, horizon, config.model.noise_dim,
+                                            options, log, reader)
     if not count:
         raise UserError(f"The test split of {config.data.dataset} is empty.")
     long_curves, long_strip = long_rollouts(model, config, options, log)
     seconds = time.perf_counter() - started
 
     curves = curves.as_dict()
-    variants = [v for v in ("model", f"best_of_{options.samples}", "samples", "baseline", "ground_truth")
-                if v in curves]
+    best_of = f"best_of_{options.samples}"
+    variants = [v for v in ("model", best_of, "samples", f"ideal_{best_of}", "ideal_samples",
+                            "baseline", "ground_truth") if v in curves]
     report = {
         "run_dir": str(run_dir), "weights": source, "preset": preset,
         "dataset": config.data.dataset, "split": "test", "sequences": count,
@@ -365,6 +383,7 @@ def write_figures(folder, model, report, strip, options, long_strip=None):
         names += figures.long_rollout(folder, report["long"]["curves"], long_strip)
     if options.strips:
         names += figures.frame_strips(folder, strip, report["context_frames"])
+        names += figures.sample_futures(folder, strip, report["context_frames"])
     names.append(figures.latent_traversal(folder, model, strip["seed_frames"],
                                           options.traversal_dims, options.traversal_steps))
     return names

@@ -29,9 +29,10 @@ METRIC_LABELS = {
     "diversity": ("distance between samples' balls (pixels)", "diversity px"),
     "identity": ("digits read as their own label at their true place (fraction)", "identity"),
 }
-# best_of_S: "-^"
+# best_of_S: "-^"; ideal_best_of_S: "--^"
 VARIANT_STYLES = {"model": "-o", "baseline": "--s", "ground_truth": ":", "samples": "-.",
-                  "ideal_sampler": "-x"}
+                  "ideal_samples": "--x"}
+IDEAL_BEST_STYLE = "--^"
 SEED_MARK_COLOUR = "tab:red"
 GAP = 2  # pixels between frames in the strips and the traversal grid
 DPI = 100
@@ -56,7 +57,9 @@ def metric_plots(folder, curves):
         for variant, mean in present:
             frames = np.arange(1, len(mean) + 1)
             values = np.array([np.nan if m is None else m for m in mean])
-            axes.plot(frames, values, VARIANT_STYLES.get(variant, "-^"), label=variant, markersize=3)
+            style = VARIANT_STYLES.get(
+                variant, IDEAL_BEST_STYLE if variant.startswith("ideal_") else "-^")
+            axes.plot(frames, values, style, label=variant, markersize=3)
         axes.set_xlabel("generated frame")
         axes.set_ylabel(label)
         axes.grid(alpha=0.3)
@@ -129,6 +132,51 @@ def frame_strips(folder, strip, context_frames):
     samples.write_gif(folder / "strips.gif", samples.side_by_side(
         to_uint8(video), to_uint8(strip["generated"]), context_frames))
     return ["strips.png", "strips.gif"]
+
+
+def sample_futures(folder, strip, context_frames):
+    """One seed's samples side by side with the ideal sampler's: samples.png.
+
+    Rows: the ground truth, the model's S samples, then the ideal sampler's S (where there
+    is one), each starting with the seed frames (outlined).
+
+    Args:
+      folder: a pathlib.Path.
+      strip: as `frame_strips`', with "samples" (S, N, H, W, C) the first sequence's
+        samples and "ideal" (S, N, H, W, C) or None.
+      context_frames: K.
+
+    Returns:
+      the file names written ([] without samples).
+    """
+    if strip.get("samples") is None:
+        return []
+    video = strip["video"][0]
+    seed = video[:context_frames]
+    rows = [("ground truth", video)]
+    rows += [(f"sample {i + 1}", np.concatenate([seed, s])) for i, s in enumerate(strip["samples"])]
+    if strip.get("ideal") is not None:
+        rows += [(f"ideal {i + 1}", np.concatenate([seed, s]))
+                 for i, s in enumerate(strip["ideal"])]
+    frames, height, width = video.shape[:3]
+    figure, axes = plt.subplots(figsize=(frames * 0.55 + 1.4, len(rows) * 0.6 + 0.6))
+    _show(axes, tile(np.concatenate([r for _, r in rows]), len(rows)))
+    axes.set_yticks([r * (height + GAP) + height / 2 for r in range(len(rows))],
+                    [name for name, _ in rows], fontsize=6)
+    axes.set_xticks([c * (width + GAP) + width / 2 for c in range(frames)],
+                    ["seed" if c < context_frames else str(c - context_frames + 1)
+                     for c in range(frames)], fontsize=6)
+    axes.tick_params(length=0)
+    for r in range(1, len(rows)):
+        axes.add_patch(matplotlib.patches.Rectangle(
+            (-0.5, r * (height + GAP) - 0.5), context_frames * (width + GAP) - GAP, height,
+            fill=False, edgecolor=SEED_MARK_COLOUR, linewidth=1.0))
+    axes.set_title("one test seed: the truth, the model's samples, the ideal sampler's",
+                   fontsize=8)
+    figure.tight_layout()
+    figure.savefig(folder / "samples.png", dpi=DPI, bbox_inches="tight")
+    plt.close(figure)
+    return ["samples.png"]
 
 
 def latent_traversal(folder, model, frames, dims, steps):
