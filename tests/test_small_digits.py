@@ -1,12 +1,16 @@
 """moving_sklearn_digits: scikit-learn's digits as a Moving MNIST stand-in, and the
 measure of whether generated digits stay the digits they were."""
 
+import dataclasses
 import hashlib
 
 import numpy as np
 import pytest
 
-from tf_deepgifs.data import moving_mnist, small_digits
+from tf_deepgifs.config import PRESETS, DataConfig, HorizonTuningConfig
+from tf_deepgifs.data import arrays, moving_mnist, small_digits
+from tf_deepgifs.errors import UserError
+from tf_deepgifs.training import horizon_tuning, run_directory
 from tf_deepgifs.data.splits import example_rng
 from tf_deepgifs.evaluation import digit_identity
 
@@ -50,3 +54,20 @@ def test_the_identity_reads_true_frames_and_not_a_copied_frame(digits):
     swapped = digit_identity.identity(reader, frames[:, 3:], corners, own[:, ::-1])
     assert swapped.mean() < 0.5 * truth.mean(), "a digit read as the other's label is wrong"
     assert digit_identity.reader_for("moving_mnist") is None
+
+
+@pytest.mark.slow  # builds a slice of the dataset
+def test_a_built_slice_loads_for_training_without_ball_positions(tmp_path):
+    """Moving digits store their corners as "positions" but no radius: training and tuning
+    read their videos, and selecting on the balls is refused before any run exists."""
+    data = DataConfig(dataset="moving_sklearn_digits", data_dir=str(tmp_path / "data"),
+                      max_examples_per_split=4)
+    loaded = arrays.load(data, "validation", log=lambda *_: None)
+    assert set(loaded) == {"video"} and loaded["video"].shape == (4, 20, 64, 64, 1)
+    run, weights = tmp_path / "run", tmp_path / "weights.keras"
+    run_directory.write_config(run, dataclasses.replace(PRESETS["improved"], data=data), "improved")
+    weights.write_bytes(b"")  # never read: the selection is refused first
+    with pytest.raises(UserError, match="does not store; use --select-on rollout"):
+        horizon_tuning.tune(str(run), str(tmp_path / "tuned"),
+                            HorizonTuningConfig(select_on="balls"), weights=str(weights))
+    assert not (tmp_path / "tuned").exists()

@@ -48,7 +48,8 @@ def _from_tfds(data_config, split, limit, log):
     count = min(count, limit) if limit else count
     frames = data_config.num_frames
     features = builder.info.features
-    keys = ["video"] + (["positions", "radius"] if "positions" in features else [])
+    # The balls' centres and radius (Bouncing Balls); moving digits' corners are no balls.
+    keys = ["video"] + (["positions", "radius"] if "radius" in features else [])
 
     def select(example):
         kept = {key: example[key] for key in keys}

@@ -268,7 +268,7 @@ class HorizonTuning:
             validate_at_start=True)
         self.least_right_count = None
         self.balls = ((validation["positions"], float(validation["radius"][0]))
-                      if "positions" in validation else None)
+                      if "radius" in validation else None)
 
     def noise_streams(self):
         return {}  # deterministic: every latent is the encoder's mean
@@ -400,7 +400,7 @@ def tune(source_dir, run_dir, options, weights=None, log=print, stop_at_step=Non
     config = generating_as_tuned(source_config, options)
     source = run_directory.weights_of(source_dir, weights)
     validation = arrays.load(config.data, "validation", options.validation_sequences, log)
-    if options.select_on == "balls" and "positions" not in validation:
+    if options.select_on == "balls" and "radius" not in validation:
         raise UserError(f"--select-on balls needs the balls' true positions, which "
                         f"{config.data.dataset} does not store; use --select-on rollout.")
     record = {"source_run": str(source_dir), "source_weights": str(source),
