@@ -1,6 +1,7 @@
-"""RESULTS.md and its figures from two evaluated training runs.
+"""RESULTS.md and its figures from the evaluated runs of the recipe.
 
-    python results/make_results.py --paper RUN --improved RUN [--notes results/notes.md]
+    python results/make_results.py --paper RUN --improved RUN [--stochastic RUN]
+        [--digits RUN] [--notes results/notes.md] [--stages stages.json]
 
 Each RUN is a run directory that `python -m tf_deepgifs train` (either backend) or
 `python -m tf_deepgifs tune` wrote and `python -m tf_deepgifs evaluate` has evaluated
@@ -23,12 +24,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+from tf_deepgifs.data import bouncing_balls  # noqa: E402
 from tf_deepgifs.evaluation import figures  # noqa: E402
 
 FIGURES = pathlib.Path("results")
 SUMMARY_METRICS = ("psnr", "ssim", "right_count", "centre_error", "apart_kept",
                    "region_centre_error", "plausible")
 PLOTTED_METRICS = ("psnr", "ssim", "right_count", "centre_error", "apart_kept", "plausible")
+STOCHASTIC_METRICS = ("centre_error", "plausible", "diversity")
+DIGITS_METRICS = ("psnr", "ssim", "identity")
+BOUNCING_BALLS = ("paper", "improved")  # the models the Bouncing Balls figures compare
 DPI = 120
 
 
@@ -162,9 +167,6 @@ def target_lines(runs):
     count = np.nanmean(curve(improved, "model", "right_count"))
     plausible = np.nanmean(curve(paper, "model", "plausible"))
 
-    def verdict(ok):
-        return "met" if ok else "**not met**"
-
     rows = [
         ("improved: where the truth shows every ball apart, so does the generated frame "
          "(regions as they are), at least 98% of those frames",
@@ -189,8 +191,64 @@ def target_lines(runs):
              "truth's", f"{ratio:.3f} x the truth's ({long['speed_second_half']:.2f} against "
              f"{long['true_speed_second_half']:.2f} px a frame)", verdict(abs(ratio - 1) <= 0.15)),
         ]
+    if "stochastic" in runs:
+        rows += stochastic_target_rows(runs["stochastic"], paper)
+    if "digits" in runs:
+        rows += digits_target_rows(runs["digits"])
     return (["| target | measured | |", "| --- | --- | --- |"]
             + [f"| {target} | {measured} | {met} |" for target, measured, met in rows])
+
+
+def verdict(ok):
+    return "met" if ok else "**not met**"
+
+
+def best_of_ratio(run, frame):
+    """(best of S, the ideal sampler's best of S, their ratio) of the centre error at a
+    generated frame (1-based), or None where the run has no ideal sampler."""
+    samples = run["report"]["samples"]
+    best = curve(run, f"best_of_{samples}", "centre_error")
+    ideal = curve(run, f"ideal_best_of_{samples}", "centre_error")
+    if best is None or ideal is None:
+        return None
+    return best[frame - 1], ideal[frame - 1], best[frame - 1] / ideal[frame - 1]
+
+
+def stochastic_target_rows(run, paper):
+    """Futures that differ: best of S against the ideal sampler's, every sample plausible."""
+    samples, horizon = run["report"]["samples"], run["report"]["horizon"]
+    rows = []
+    for frame in sorted({min(5, horizon), min(10, horizon), horizon}):
+        best, ideal, ratio = best_of_ratio(run, frame)
+        before = best_of_ratio(paper, frame)
+        compared = f"; the paper model's: {before[2]:.2f} x" if before else ""
+        rows.append((f"stochastic: best-of-{samples} mean centre error within 1.25 x the ideal "
+                     f"sampler's at generated frame {frame}",
+                     f"{best:.2f} px against {ideal:.2f} px: {ratio:.2f} x{compared}",
+                     verdict(ratio <= 1.25)))
+    every = np.nanmean(curve(run, "samples", "plausible"))
+    deterministic = np.nanmean(curve(run, "model", "plausible"))
+    rows += [
+        (f"stochastic: every sample plausible, at least 98% of all frames of all {samples} "
+         "samples", f"{every:.2%}", verdict(every >= 0.98)),
+        ("stochastic: the deterministic rollout (zero noise) plausible in at least 98% of frames",
+         f"{deterministic:.2%}", verdict(deterministic >= 0.98)),
+    ]
+    return rows
+
+
+def digits_target_rows(run):
+    """Moving digits: identity and PSNR above the copy-last-frame baseline at every frame."""
+    rows = []
+    for metric, name in (("identity", "digits read as their own label at their true places"),
+                         ("psnr", "PSNR")):
+        model, base = curve(run, "model", metric), curve(run, "baseline", metric)
+        above = int(np.sum(model > base))
+        rows.append((f"digits: {name} above the copy-last-frame baseline at every generated "
+                     "frame", f"above at {above} of {len(model)} (frame 1: {model[0]:.3g} "
+                     f"against {base[0]:.3g}; last: {model[-1]:.3g} against {base[-1]:.3g})",
+                     verdict(above == len(model))))
+    return rows
 
 
 def training_lines(name, run):
@@ -206,13 +264,22 @@ def training_lines(name, run):
 GENERATING = {"frames": "generating through frames", "latent": "generating from latents"}
 
 
+def training_sequences(config):
+    """The training split's size of a run's dataset, from its builder's configuration."""
+    dataset = config["data"]["dataset"]
+    if dataset.startswith("bouncing_balls"):
+        return dict(bouncing_balls.DatasetConfig().split_sizes)["train"]
+    from tf_deepgifs_datasets.moving_sklearn_digits import moving_sklearn_digits_dataset_builder as digits
+    return dict(digits.Builder.BUILDER_CONFIGS[0].split_sizes)["train"]
+
+
 def tuning_line(name, run):
     tuning, last = run["tuning"], run["train"][-1]
     generating = GENERATING[run["config"]["model"].get("generation_feedback", "frames")]
     return (f"| {name} | {run['config']['preset']} | horizon tuning "
             f"({tuning.get('feedback', 'latent')} feedback, {generating}) | "
             f"{run['config']['train']['context_frames']} | `{shown(tuning['source_weights'])}` | "
-            f"{last['step']} | {last['step'] * tuning['batch_size'] / (tuning['training_sequences'] or 80_000):.1f} | "
+            f"{last['step']} | {last['step'] * tuning['batch_size'] / (tuning['training_sequences'] or training_sequences(run['config'])):.1f} | "
             f"{last['seconds'] / 60:.1f} | {run['best']['step']} | {run['best']['rollout']:.4f} |")
 
 
@@ -222,7 +289,8 @@ def training_line(name, run):
     steps = last["step"]
     start = f"`{shown(t['init_weights'])}`" if t.get("init_weights") else "random"
     return (f"| {name} | {run['config']['preset']} | {t['mode']} | {t['context_frames']} | "
-            f"{start} | {steps} | {steps * t['batch_size'] / 80_000:.1f} | {last['seconds'] / 60:.1f} | "
+            f"{start} | {steps} | {steps * t['batch_size'] / training_sequences(run['config']):.1f} | "
+            f"{last['seconds'] / 60:.1f} | "
             f"{run['best']['step']} | {run['best']['rollout']:.4f} |")
 
 
@@ -242,17 +310,101 @@ def stage_lines(stages):
     return lines + ["", f"{total:.2f} hours in all.", ""]
 
 
+def variant_rows(run, metrics, variants):
+    """Markdown rows of the summary: metric, generated frame, then each variant's value."""
+    rows = []
+    for entry in run["report"]["summary"]:
+        if entry["metric"] in metrics:
+            cells = [entry.get(v) for v in variants]
+            rows.append(f"| {figures.METRIC_LABELS[entry['metric']][1]} | {entry['frame']} | "
+                        + " | ".join("-" if c is None else f"{c:.4g}" for c in cells) + " |")
+    return rows
+
+
+def plot_variants(run, metric, variants, path, others=()):
+    """One metric per generated frame for the named variants of a run (and of `others`,
+    (name, run, variant) triples)."""
+    figure, axes = plt.subplots(figsize=(7, 4.2))
+    for label, source, variant in [("", run, v) for v in variants] + list(others):
+        values = curve(source, variant, metric)
+        if values is not None:
+            axes.plot(np.arange(1, len(values) + 1), values,
+                      figures.VARIANT_STYLES.get(variant, "-^"), markersize=3,
+                      label=f"{label}{variant}")
+    axes.set_xlabel("generated frame")
+    axes.set_ylabel(figures.METRIC_LABELS[metric][0])
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=DPI)
+    plt.close(figure)
+
+
+def stochastic_lines(run, paper):
+    """The stochastic model's section: its samples against the ideal sampler's."""
+    report, samples = run["report"], run["report"]["samples"]
+    variants = ["model", f"best_of_{samples}", "samples", f"ideal_best_of_{samples}",
+                "ideal_samples", "baseline"]
+    shutil.copyfile(run["dir"] / "evaluation" / "samples.png", FIGURES / "stochastic_samples.png")
+    plot_variants(run, "centre_error", variants[:2] + variants[3:4] + variants[5:],
+                  FIGURES / "stochastic_centre_error.png",
+                  others=[("paper: ", paper, f"best_of_{paper['report']['samples']}")])
+    plot_variants(run, "diversity", ["samples", "ideal_samples"],
+                  FIGURES / "stochastic_diversity.png",
+                  others=[("paper: ", paper, "samples")])
+    return [
+        "## Futures that differ: the stochastic model", "",
+        f"One seed frame, {report['samples']} samples per sequence on the first "
+        f"{report['sampled_sequences']} test sequences. `best_of_{samples}` is the sample "
+        "whose balls are closest to the truth (mean centre error over the horizon), "
+        "`samples` every sample (plausible frames; diversity: the mean distance between two "
+        "samples' matched balls), `ideal_...` the same for the ideal sampler (the simulator "
+        "from the seed's true balls, velocities drawn from its prior).", "",
+        "| metric | generated frame | " + " | ".join(variants) + " |",
+        "| --- | --- | " + " | ".join("---" for _ in variants) + " |",
+        *variant_rows(run, STOCHASTIC_METRICS, variants), "",
+        "![one seed's samples beside the ideal sampler's](results/stochastic_samples.png)", "",
+        "![centre error](results/stochastic_centre_error.png)", "",
+        "![diversity](results/stochastic_diversity.png)", ""]
+
+
+def digits_lines(run):
+    """The moving digits' section: image metrics and identity, strips and curves."""
+    report, samples = run["report"], run["report"]["samples"]
+    variants = ["model", f"best_of_{samples}", "baseline", "ground_truth"]
+    for figure in ("strips.png", "strips.gif"):
+        shutil.copyfile(run["dir"] / "evaluation" / figure, FIGURES / f"digits_{figure}")
+    for metric in ("psnr", "identity"):
+        plot_variants(run, metric, ["model", f"best_of_{samples}", "baseline", "ground_truth"],
+                      FIGURES / f"digits_{metric}.png")
+    return [
+        "## Moving digits (scikit-learn's digits: a Moving MNIST stand-in, not MNIST)", "",
+        f"{report['sequences']} test sequences of `moving_sklearn_digits` (its test digits are "
+        f"images no training sequence shows), K = {report['context_frames']}, "
+        f"{report['horizon']} generated frames. Identity: the share of digits a classifier "
+        "trained on the digit source reads as their own label in the window where the truth "
+        "has them (`tf_deepgifs/evaluation/digit_identity.py`).", "",
+        "| metric | generated frame | " + " | ".join(variants) + " |",
+        "| --- | --- | " + " | ".join("---" for _ in variants) + " |",
+        *variant_rows(run, DIGITS_METRICS, variants), "",
+        "![digits strips](results/digits_strips.png)", "",
+        "The same sequences as a GIF: [results/digits_strips.gif](results/digits_strips.gif)", "",
+        "![digits PSNR](results/digits_psnr.png)", "",
+        "![digits identity](results/digits_identity.png)", ""]
+
+
 def write_results(runs, out, command, notes="", stages=None):
     FIGURES.mkdir(exist_ok=True)
-    plot_training(runs, FIGURES / "training_curves.png")
+    balls = {name: runs[name] for name in BOUNCING_BALLS}
+    plot_training(balls, FIGURES / "training_curves.png")
     for metric in PLOTTED_METRICS:
-        plot_by_frame(runs, metric, FIGURES / f"{metric}_by_frame.png")
-    for name, run in runs.items():
+        plot_by_frame(balls, metric, FIGURES / f"{metric}_by_frame.png")
+    for name, run in balls.items():
         for figure in ("strips.png", "strips.gif"):
             shutil.copyfile(run["dir"] / "evaluation" / figure, FIGURES / f"{name}_{figure}")
     report = runs["paper"]["report"]
     lines = [
-        "# Results: Bouncing Balls",
+        "# Results",
         "",
         f"Written by `{command}` from the runs' own files; the sections below say how each "
         "run and each number was made.",
@@ -273,7 +425,7 @@ def write_results(runs, out, command, notes="", stages=None):
         "",
         "![training curves](results/training_curves.png)",
         "",
-        "## Test split",
+        "## Bouncing Balls: test split",
         "",
         f"{report['sequences']} test sequences; `model` is the deterministic rollout (z = mean), "
         f"`best_of_{report['samples']}` the best of {report['samples']} sampled rollouts per "
@@ -281,7 +433,7 @@ def write_results(runs, out, command, notes="", stages=None):
         "copied. Generated frame 1 is the video's frame K + 1.",
         "",
     ]
-    for name, run in runs.items():
+    for name, run in balls.items():
         samples = run["report"]["samples"]
         lines += [f"### {name} (K = {run['report']['context_frames']}, "
                   f"{run['report']['horizon']} generated frames)", "",
@@ -292,7 +444,11 @@ def write_results(runs, out, command, notes="", stages=None):
                   ""]
     lines += ["### Per frame", ""]
     lines += [f"![{metric}](results/{metric}_by_frame.png)" for metric in PLOTTED_METRICS]
-    lines += long_lines(runs)
+    lines += long_lines(balls)
+    if "stochastic" in runs:
+        lines += [""] + stochastic_lines(runs["stochastic"], runs["paper"])
+    if "digits" in runs:
+        lines += [""] + digits_lines(runs["digits"])
     pathlib.Path(out).write_text("\n".join(lines) + "\n")
 
 
@@ -335,11 +491,15 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--paper", required=True, help="the paper preset's run directory")
     parser.add_argument("--improved", required=True, help="the improved preset's run directory")
+    parser.add_argument("--stochastic", help="the stochastic (mixture) model's run directory")
+    parser.add_argument("--digits", help="the moving digits model's run directory")
     parser.add_argument("--notes", help="a Markdown file copied in after the targets")
     parser.add_argument("--out", default="RESULTS.md")
     parser.add_argument("--stages", help="results/reproduce.py's stages.json, for the stages' times")
     args = parser.parse_args()
     runs = {"paper": read_run(args.paper), "improved": read_run(args.improved)}
+    runs.update({name: read_run(path) for name, path in
+                 (("stochastic", args.stochastic), ("digits", args.digits)) if path})
     notes = pathlib.Path(args.notes).read_text() if args.notes else ""
     command = " ".join(shown(a) if pathlib.Path(a).exists() else a for a in sys.argv[1:])
     stages = json.loads(pathlib.Path(args.stages).read_text()) if args.stages else None

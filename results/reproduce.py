@@ -98,22 +98,25 @@ def run_command(arguments, log):
 
 
 def publish(stage, places, record, log):
-    """Copies the exported generators into <out>/pretrained/<dataset>-<model>/ (in place of
-    a legacy file there) and writes <out>/RESULTS.md from the runs."""
+    """Copies each exported generator into <out>/pretrained/<its folder>/ (in place of a
+    legacy file there) and writes <out>/RESULTS.md from the runs (results/make_results.py,
+    each entry's model its --<model> run)."""
     out = pathlib.Path(places["out"])
-    for model, run in stage["publish"].items():
-        run = pathlib.Path(fill(run, places))
+    runs = {}
+    for entry in stage["publish"]:
+        run = pathlib.Path(fill(entry["run"], places))
         source = run / "export" / "generator.onnx"
         if not source.exists():
             raise RecipeError(f"{source} does not exist: export {run} first.")
-        folder = out / "pretrained" / f"{places['dataset']}-{model}"
+        folder = out / "pretrained" / entry["pretrained"]
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, folder / "generator.onnx")
         (folder / "generator_fixed.onnx").unlink(missing_ok=True)  # the legacy file it replaces
         log(f"Published {folder / 'generator.onnx'}.")
-    runs = {model: fill(run, places) for model, run in stage["publish"].items()}
-    arguments = [str(REPO / "results" / "make_results.py"), "--paper", runs["paper"],
-                 "--improved", runs["improved"], "--stages", str(record.path),
+        runs[entry["model"]] = str(run)
+    arguments = [str(REPO / "results" / "make_results.py"),
+                 *(a for model, run in runs.items() for a in (f"--{model}", run)),
+                 "--stages", str(record.path),
                  "--notes", str(REPO / "results" / "notes.md"), "--out", str(out / "RESULTS.md")]
     result = subprocess.run([sys.executable, *arguments], cwd=out)
     if result.returncode != 0:
@@ -128,8 +131,7 @@ def reproduce(recipe_path, runs=None, out=REPO, stages=None, tiny=False, log=pri
     # Named relative to the repository where they are inside it (the commands run there):
     # the commands recorded, and RESULTS.md, name no machine's folders.
     shown = runs.relative_to(REPO) if runs.is_relative_to(REPO) else runs
-    places = {"runs": str(shown), "out": str(pathlib.Path(out).resolve()),
-              "dataset": recipe["dataset"]}
+    places = {"runs": str(shown), "out": str(pathlib.Path(out).resolve())}
     known = [stage["name"] for stage in recipe["stage"]]
     unknown = set(stages or []) - set(known)
     if unknown:

@@ -66,19 +66,35 @@ def test_each_stage_hands_the_next_what_it_needs(recipe_run):
     assert tuning["select_on"] == "balls"
     tuned = json.loads((runs / "improved-tuned" / "config.json").read_text())
     assert tuned["model"]["generation_feedback"] == "latent"
-    for run in ("paper", "improved-tuned"):
+    stochastic = json.loads((runs / "stochastic" / "tuning.json").read_text())
+    assert (stochastic["source_weights"], stochastic["select_on"]) == (
+        str(runs / "paper" / "best.keras"), "loss")
+    mixture = json.loads((runs / "stochastic" / "config.json").read_text())["model"]
+    assert mixture["mixture_components"] == stochastic["mixture_components"] > 0
+    digits = json.loads((runs / "digits" / "config.json").read_text())
+    assert digits["data"]["dataset"] == "moving_sklearn_digits"
+    assert digits["train"]["context_frames"] == 3
+    for run in ("paper", "improved-tuned", "stochastic", "digits"):
         report = json.loads((runs / run / "evaluation" / "report.json").read_text())
         assert report["weights"] == str(runs / run / "best.keras")
         verification = json.loads((runs / run / "export" / "verification.json").read_text())
         assert verification["passed"] and verification["weights"] == str(runs / run / "best.keras")
-    for model, run in (("paper", "paper"), ("improved", "improved-tuned")):
-        published = out / "pretrained" / f"bouncing_balls-{model}" / "generator.onnx"
+    stochastic_report = json.loads((runs / "stochastic" / "evaluation" / "report.json").read_text())
+    assert {"ideal_best_of_2", "ideal_samples"} <= set(stochastic_report["curves"])
+    for folder, run in (("bouncing_balls-paper", "paper"), ("bouncing_balls-improved", "improved-tuned"),
+                        ("bouncing_balls-stochastic", "stochastic"),
+                        ("moving_sklearn_digits-improved", "digits")):
+        published = out / "pretrained" / folder / "generator.onnx"
         assert published.read_bytes() == (runs / run / "export" / "generator.onnx").read_bytes()
     text = (out / "RESULTS.md").read_text()
     assert "## How long each stage of the recipe took" in text
     before_publishing = list(json.loads((runs / "stages.json").read_text()))[:-1]
     assert all(f"| {name} |" in text for name in before_publishing)  # publish writes the file
     assert (out / "results" / "training_curves.png").stat().st_size > 0
+    for section in ("## Futures that differ: the stochastic model", "## Moving digits"):
+        assert section in text
+    for figure in ("stochastic_samples.png", "digits_strips.png", "digits_identity.png"):
+        assert (out / "results" / figure).stat().st_size > 0
 
 
 def test_run_again_it_goes_on_where_it_stopped(recipe_run):

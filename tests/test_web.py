@@ -50,14 +50,16 @@ def _free_port():
 @pytest.fixture(scope="module")
 def site(exported_run, tmp_path_factory):
     """The page served (web/serve.py) with test files at /extra/: the tiny K = 2 run's
-    export (frames fed back), a K = 3 export that feeds back its latents, not a model."""
+    export (frames fed back), a K = 3 export that feeds back its latents and draws them
+    from a mixture (its noise is wider than a latent), not a model."""
     _needs_a_browser()
     extra = tmp_path_factory.mktemp("extra")
     shutil.copy(exported_run[0] / "export" / "generator.onnx", extra / "k2.onnx")
     k3 = extra / "k3_run"
     config = dataclasses.replace(
         TINY_RUN_CONFIG, train=dataclasses.replace(TINY_RUN_CONFIG.train, context_frames=3),
-        model=dataclasses.replace(TINY_RUN_CONFIG.model, generation_feedback="latent"))
+        model=dataclasses.replace(TINY_RUN_CONFIG.model, generation_feedback="latent",
+                                  mixture_components=3))
     write_tiny_run(k3, config)
     exported = subprocess.run([sys.executable, "-m", "tf_deepgifs", "export", "--run-dir", str(k3)],
                               cwd=REPO, env=ENV, capture_output=True, text=True, timeout=600)
@@ -84,6 +86,7 @@ CASES = {
     "k3_gif": "model=extra/k3.onnx&seed=pretrained/seeds/balls.gif&frames=12&deterministic=1",
     "k2_samples": "model=extra/k2.onnx&seed=pretrained/seeds/balls.gif&frames=6&samples=2&deterministic=1",
     "sampled": "model=extra/k2.onnx&seed=pretrained/seeds/balls.gif&frames=6&samples=3",
+    "k3_sampled": "model=extra/k3.onnx&seed=pretrained/seeds/balls.gif&frames=8&samples=3",
     "not_a_model": "model=extra/not_a_model.onnx&seed=pretrained/seeds/balls.png&frames=4",
     "too_few_frames": "model=extra/k3.onnx&seed=pretrained/seeds/balls.png&frames=4",
     "not_an_image": "model=extra/k2.onnx&seed=extra/not_a_model.onnx&frames=4",
@@ -138,6 +141,10 @@ def test_samples_side_by_side_and_the_noise_reaches_them(pages, site):
     sampled = _frames(pages["sampled"])
     assert sampled.shape == (3, 6, 64, 64, 1)
     assert np.abs(sampled[0] - sampled[1]).max() > 1e-3, "each sample has its own noise"
+    mixture = _frames(pages["k3_sampled"])
+    assert mixture.shape == (3, 8, 64, 64, 1)
+    assert Generator(str(site[1] / "k3.onnx")).noise_dim == TINY_RUN_CONFIG.model.latent_dim + 3
+    assert np.abs(mixture[0] - mixture[1]).max() > 1e-2, "the mixture's components differ"
 
 
 @pytest.mark.parametrize("case, message", [

@@ -23,6 +23,13 @@ re-encodes it, as the paper's generation does, with the gradient passed straight
 variance but moves a predicted one much more: the networks tuned on latents drifted
 twice as far by the last frame when they generated through frames (results/notes.md).
 
+With `mixture_components` M the tuned run's readout becomes a mixture of M Gaussians
+(`Predictor`), each component starting as the source's readout: the loss is the negative
+log-likelihood of each true latent (per dimension) plus the first frame's image MSE from
+the component nearest the truth, and the rollout feeds back that nearest component.
+From one seed frame the truth went one of the ways the mixture offers; following it
+keeps the later steps' targets consistent, and the components learn the ways.
+
 Before the first step and every `validate_every` steps the validation sequences are
 generated as users generate them, and best.keras keeps the best networks, the source's
 included: by default those of the lowest MSE, as in a training run (the latent loss
