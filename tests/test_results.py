@@ -60,8 +60,9 @@ def _run(root, preset, k, psnr, right_count, centre_error, init_weights=None):
     (run / "evaluation").mkdir()
     horizon = 20 - k
     (run / "config.json").write_text(json.dumps(
-        {"preset": preset, "model": {"latent_dim": 95}, "train": {"mode": "scheduled", "context_frames": k, "batch_size": 32,
-                                      "init_weights": init_weights}}))
+        {"preset": preset, "model": {"latent_dim": 95}, "data": {"dataset": "bouncing_balls"},
+         "train": {"mode": "scheduled", "context_frames": k, "batch_size": 32,
+                   "init_weights": init_weights}}))
     (run / "best.json").write_text(json.dumps({"step": 20, "rollout": 0.25}))
     history = [{"split": "train", "step": s, "seconds": 6.0 * s, "prediction": 0.3,
                 "reconstruction": 0.01} for s in (10, 20)]
@@ -167,3 +168,44 @@ def test_a_run_tuned_twice_reports_each_stage(make_results, tmp_path, monkeypatc
     assert (second["initialised from"], second["steps"], second["epochs"]) == (
         "`once/best.keras`", "2000", "1.6")
     assert (tmp_path / "results" / "training_curves.png").stat().st_size > 0
+
+
+def _with_curves(run, variants):
+    """Adds {variant: {metric: per-frame values}} to a fake run's report."""
+    path = run / "evaluation" / "report.json"
+    report = json.loads(path.read_text())
+    for variant, metrics in variants.items():
+        for metric, values in metrics.items():
+            report["curves"].setdefault(variant, {})[metric] = {
+                "mean": list(values), "std": [0.0] * len(values), "count": [1] * len(values)}
+    path.write_text(json.dumps(report))
+    return run
+
+
+def test_the_stochastic_and_digits_targets_are_judged_against_their_yardsticks(
+        make_results, tmp_path, monkeypatch):
+    """Best of 10 within 1.25 x the ideal sampler's at frames 5, 10 and the last; every
+    sample and the zero-noise rollout plausible in 98% of frames; the digits' identity and
+    PSNR above the baseline's at every frame."""
+    frames = range(1, 20)
+    paper = _with_curves(_run(tmp_path, "paper", 1, 14.0, 0.97, 3.0), {
+        "best_of_10": {"centre_error": [2.0 * f for f in frames]},
+        "ideal_best_of_10": {"centre_error": [1.0 * f for f in frames]}})
+    stochastic = _with_curves(_run(tmp_path / "s", "paper", 1, 14.0, 0.99, 3.0), {
+        "best_of_10": {"centre_error": [1.2 * f if f < 10 else 1.3 * f for f in frames]},
+        "ideal_best_of_10": {"centre_error": [1.0 * f for f in frames]},
+        "samples": {"plausible": [0.97] * 19}})
+    digits = _with_curves(_run(tmp_path / "d", "improved", 3, 16.0, 1.0, 1.0), {
+        "model": {"identity": [0.9] * 16 + [0.2]}, "baseline": {"identity": [0.5] * 17}})
+    runs = {name: make_results.read_run(run) for name, run in (
+        ("paper", paper), ("improved", _run(tmp_path, "improved", 3, 18.0, 0.98, 1.5)),
+        ("stochastic", stochastic), ("digits", digits))}
+    rows = make_results.stochastic_target_rows(runs["stochastic"], runs["paper"])
+    assert [row[2] for row in rows[:3]] == ["met", "**not met**", "**not met**"]
+    assert rows[0][1] == "6.00 px against 5.00 px: 1.20 x; the paper model's: 2.00 x"
+    assert "frame 19" in rows[2][0]
+    assert (rows[3][1], rows[3][2]) == ("97.00%", "**not met**")  # every sample
+    assert (rows[4][1], rows[4][2]) == ("99.00%", "met")  # zero noise
+    identity, psnr = make_results.digits_target_rows(runs["digits"])
+    assert identity[1].startswith("above at 16 of 17") and identity[2] == "**not met**"
+    assert psnr[1].startswith("above at 17 of 17") and psnr[2] == "met"
