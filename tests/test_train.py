@@ -241,7 +241,7 @@ def test_make_train_then_make_export_run_end_to_end(tmp_path):
     assert f"Exporting {run_dir / 'model.keras'}" in exported.stdout
     report = json.loads((run_dir / "export" / "verification.json").read_text())
     assert report["passed"] and report["metadata"]["preset"] == "smoke"
-    assert [case["frames"] for case in report["cases"]] == [2, 19, 2, 19]
+    assert [case["frames"] for case in report["cases"]] == [1, 19, 41, 1, 19, 41]
 
     seed = tmp_path / "seed.png"
     imageio.imwrite(seed, bouncing_balls.dataset_videos(
