@@ -178,9 +178,9 @@ class EvaluationConfig:
     traversal_steps: int = 9  # values per dimension
     data_dir: Optional[str] = None  # the TFDS data directory; none: the run's own
     # Long rollouts (Bouncing Balls, its truth simulated as long): frames generated past
-    # the seed, on the first `long_sequences` test sequences; 0 sequences: none
+    # the seed, on the first `long_sequences` test sequences
     long_frames: int = 100
-    long_sequences: int = 500
+    long_sequences: int = 500  # test sequences of the long rollouts; 0: none
 
     def __post_init__(self):
         for name in ("limit", "samples", "sample_sequences", "strips", "long_sequences"):
