@@ -264,7 +264,8 @@ def test_tune_writes_a_run_that_evaluate_takes_with_the_source_encoder(source_ru
         np.testing.assert_array_equal(before.numpy(), after.numpy())
 
     evaluated = _run("evaluate", "--run-dir", tuned, "--weights", tuned / "best.keras",
-                     "--limit", 4, "--samples", 0, "--strips", 0, "--batch-size", 4)
+                     "--limit", 4, "--samples", 0, "--strips", 0, "--batch-size", 4,
+                     "--long-frames", 8, "--long-sequences", 2)
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     assert (tuned / "evaluation" / "report.json").exists()
 
