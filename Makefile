@@ -1,6 +1,7 @@
 # tf_deepgifs: every target sets up .venv first (Python 3.11 and pip are all it needs).
 #   make test                          install, then run the whole test suite
 #   make test-fast                     the fast tier (no commands in processes of their own)
+#        TEST_WORKERS=N runs the tests in N processes (default 2)
 #   make data DATASET=bouncing_balls   build a dataset with `tfds build` (or moving_mnist)
 #   make train DATASET=bouncing_balls  build the dataset if missing, then train
 #        PRESET=paper|improved|smoke, ARGS="--epochs 5 ..." (any config field, see --help)
@@ -56,11 +57,17 @@ $(INSTALLED): requirements.txt benchmarks/requirements.txt constraints.txt pypro
 	    -r benchmarks/requirements.txt -c constraints.txt
 	touch $@
 
+# The tests run in TEST_WORKERS processes (pytest-xdist), each test file in one of them, so
+# the fixtures a file shares are built once; 2 keeps both cores of a 2-core machine busy
+# (3 there is slower).
+TEST_WORKERS ?= 2
+TEST_ARGS = -n $(TEST_WORKERS) --dist loadfile
+
 test: $(INSTALLED) $(WEB_INSTALLED)
-	$(PY) -m pytest
+	$(PY) -m pytest $(TEST_ARGS)
 
 test-fast: $(INSTALLED)
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest $(TEST_ARGS) -m "not slow"
 
 # The page's packages (onnxruntime-web, the GIF reader and writer, puppeteer-core for its
 # tests), pinned in web/package-lock.json; no CDN at run time.
