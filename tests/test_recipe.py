@@ -59,7 +59,7 @@ def test_each_stage_hands_the_next_what_it_needs(recipe_run):
     improved = json.loads((runs / "improved" / "config.json").read_text())
     assert paper["preset"] == "paper" and paper["train"]["context_frames"] == 1
     assert improved["preset"] == "improved" and improved["train"]["context_frames"] == 3
-    assert improved["train"]["init_weights"] == str(runs / "paper" / "best.keras")
+    assert improved["train"]["init_weights"] == str(runs / "paper" / "model.keras")
     tuning = json.loads((runs / "improved-tuned" / "tuning.json").read_text())
     assert (tuning["source_run"], tuning["source_weights"]) == (
         str(runs / "improved"), str(runs / "improved" / "best.keras"))
@@ -68,17 +68,18 @@ def test_each_stage_hands_the_next_what_it_needs(recipe_run):
     assert tuned["model"]["generation_feedback"] == "latent"
     stochastic = json.loads((runs / "stochastic" / "tuning.json").read_text())
     assert (stochastic["source_weights"], stochastic["select_on"]) == (
-        str(runs / "paper" / "best.keras"), "loss")
+        str(runs / "paper" / "model.keras"), "loss")
     mixture = json.loads((runs / "stochastic" / "config.json").read_text())["model"]
     assert mixture["mixture_components"] == stochastic["mixture_components"] > 0
     digits = json.loads((runs / "digits" / "config.json").read_text())
     assert digits["data"]["dataset"] == "moving_sklearn_digits"
     assert digits["train"]["context_frames"] == 3
-    for run in ("paper", "improved-tuned", "stochastic", "digits"):
+    for run, weights in (("paper", "model.keras"), ("improved-tuned", "best.keras"),
+                         ("stochastic", "best.keras"), ("digits", "best.keras")):
         report = json.loads((runs / run / "evaluation" / "report.json").read_text())
-        assert report["weights"] == str(runs / run / "best.keras")
+        assert report["weights"] == str(runs / run / weights)
         verification = json.loads((runs / run / "export" / "verification.json").read_text())
-        assert verification["passed"] and verification["weights"] == str(runs / run / "best.keras")
+        assert verification["passed"] and verification["weights"] == str(runs / run / weights)
     stochastic_report = json.loads((runs / "stochastic" / "evaluation" / "report.json").read_text())
     assert {"ideal_best_of_2", "ideal_samples"} <= set(stochastic_report["curves"])
     for folder, run in (("bouncing_balls-paper", "paper"), ("bouncing_balls-improved", "improved-tuned"),
