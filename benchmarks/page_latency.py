@@ -13,23 +13,16 @@ line is a JSON record for `benchmarks/run_all.py`.
 import argparse
 import json
 import pathlib
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 
 import numpy as np
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 SEED = "pretrained/seeds/balls.png"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, str(REPO / "web"))
+import serve  # noqa: E402  (web/serve.py)
 
 
 def main():
@@ -38,18 +31,7 @@ def main():
     parser.add_argument("--frames", default="19,100")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "web/serve.py", "--port", str(port),
-                               "--extra", str(pathlib.Path(args.export_dir).resolve())],
-                              cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        base = f"http://127.0.0.1:{port}/"
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(base, timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
+    with serve.in_background(pathlib.Path(args.export_dir).resolve()) as base:
         lengths = [int(f) for f in args.frames.split(",")]
         urls = [f"{base}?model=extra/generator.onnx&seed={SEED}&frames={n}&deterministic=1"
                 for n in lengths for _ in range(args.rounds)]
@@ -58,9 +40,6 @@ def main():
             subprocess.run(["node", "web/drive.mjs", str(out), *urls], cwd=REPO, check=True,
                            timeout=1200, capture_output=True)
             records = json.loads(out.read_text())
-    finally:
-        server.terminate()
-        server.wait()
     results = []
     for i, frames in enumerate(lengths):
         runs = records[i * args.rounds : (i + 1) * args.rounds]

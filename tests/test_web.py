@@ -7,11 +7,8 @@ import json
 import os
 import pathlib
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 
 import numpy as np
 import pytest
@@ -19,6 +16,9 @@ import pytest
 from tests.conftest import ENV, TINY_RUN_CONFIG, write_tiny_run
 from tf_deepgifs_export import generate
 from tf_deepgifs_export.generate import Generator
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "web"))
+import serve  # noqa: E402  (web/serve.py)
 
 pytestmark = pytest.mark.slow  # a browser and a server in processes of their own
 
@@ -41,12 +41,6 @@ def _needs_a_browser():
         pytest.skip(f"no {', '.join(missing)} here; .ci/run and make test install them.")
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def site(exported_run, tmp_path_factory):
     """The page served (web/serve.py) with test files at /extra/: the tiny K = 2 run's
@@ -66,19 +60,8 @@ def site(exported_run, tmp_path_factory):
     assert exported.returncode == 0, exported.stderr[-3000:]
     shutil.copy(k3 / "export" / "generator.onnx", extra / "k3.onnx")
     (extra / "not_a_model.onnx").write_text("a text file, not a model")
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "web/serve.py", "--port", str(port), "--extra", str(extra)],
-                              cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}/"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(base, timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield base, extra
-    server.terminate()
-    server.wait()
+    with serve.in_background(extra) as base:
+        yield base, extra
 
 
 CASES = {

@@ -10,10 +10,15 @@ types of its .mjs and .wasm files. The standard library's HTTP server does the r
 """
 
 import argparse
+import contextlib
 import functools
 import http.server
 import pathlib
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 SERVED = ("/web/", "/pretrained/")
@@ -51,6 +56,29 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 
     def log_message(self, format, *args):  # one line a request, on stderr
         sys.stderr.write(f"{self.address_string()} {format % args}\n")
+
+
+@contextlib.contextmanager
+def in_background(extra=None):
+    """This server in a process of its own on a free port (for tests and benchmarks):
+    yields its base URL once it answers, and stops it on leaving."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, __file__, "--port", str(port)] + (["--extra", str(extra)] if extra else [])
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}/"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base, timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        server.terminate()
+        server.wait()
 
 
 def main(argv=None):
