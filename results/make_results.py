@@ -130,10 +130,16 @@ def plot_by_frame(runs, metric, path):
             if values is not None:
                 axes.plot(np.arange(k + 1, k + 1 + len(values)), values, style, markersize=3,
                           label=f"{name}: {variant}")
-    axes.set_xlabel("frame of the video (the seed frames come first)")
+    finish_metric_plot(figure, axes, metric, "frame of the video (the seed frames come first)",
+                       path, legend_size=7)
+
+
+def finish_metric_plot(figure, axes, metric, xlabel, path, legend_size=8):
+    """Labels, grid and legend of a per-frame plot of `metric`; saves it to `path`."""
+    axes.set_xlabel(xlabel)
     axes.set_ylabel(figures.METRIC_LABELS[metric][0])
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=7)
+    axes.legend(fontsize=legend_size)
     figure.tight_layout()
     figure.savefig(path, dpi=DPI)
     plt.close(figure)
@@ -331,13 +337,7 @@ def plot_variants(run, metric, variants, path, others=()):
             axes.plot(np.arange(1, len(values) + 1), values,
                       figures.VARIANT_STYLES.get(variant, "-^"), markersize=3,
                       label=f"{label}{variant}")
-    axes.set_xlabel("generated frame")
-    axes.set_ylabel(figures.METRIC_LABELS[metric][0])
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=DPI)
-    plt.close(figure)
+    finish_metric_plot(figure, axes, metric, "generated frame", path)
 
 
 def stochastic_lines(run, paper):
