@@ -14,13 +14,15 @@ XLA_FLAGS=--xla_force_host_platform_device_count=2 for two) and saves the weight
 import sys
 
 
-class _NoTensorFlow:
-    """An import hook refusing tensorflow and tensorflow_datasets (and their modules)."""
+NOT_INSTALLED = ("tensorflow", "tensorflow_datasets")
 
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("tensorflow", "tensorflow_datasets"):
-            raise ImportError(f"{name} is not installed here (tests.jax_run)")
-        return None
+
+def _as_if_not_installed(names):
+    """Makes these packages unimportable as an absent one is: `import` raises
+    ModuleNotFoundError and importlib.util.find_spec answers None (what libraries that
+    use them only if installed, such as etils under JAX's compilation cache, ask)."""
+    for name in names:
+        sys.modules[name] = None
 
 
 def tiny_jax_config(run_dir, precision="float32"):
@@ -86,8 +88,8 @@ def step(out, rows):
 
 
 if __name__ == "__main__":
-    sys.meta_path.insert(0, _NoTensorFlow())
+    _as_if_not_installed(NOT_INSTALLED)
     command, *arguments = sys.argv[1:]
     arguments = [int(a) if a.isdigit() else a for a in arguments]
     {"train": train, "tune": tune, "step": step}[command](*arguments)
-    assert "tensorflow" not in sys.modules
+    assert all(sys.modules[name] is None for name in NOT_INSTALLED)

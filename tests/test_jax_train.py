@@ -26,6 +26,13 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 JAX_ENV = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="2")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _compile_once(tmp_path_factory):
+    """JAX's persistent compilation cache, shared by this file's runs: a run started again
+    after a kill, or another run of the same networks, loads the steps compiled before."""
+    JAX_ENV["JAX_COMPILATION_CACHE_DIR"] = str(tmp_path_factory.mktemp("jax_cache"))
+
+
 def _command(*arguments):
     return [sys.executable, "-m", "tests.jax_run", *map(str, arguments)]
 
