@@ -53,9 +53,16 @@ def per_frame_error(expected, actual):
     return np.abs(expected - actual).max(axis=(0, 2, 3, 4)).tolist()
 
 
+# Packages TensorFlow imports when they are installed (tf.lite's JAX converter, Keras'
+# scikit-learn wrapper and pandas inputs) and a SavedModel never needs: absent in the
+# fresh interpreter, as on a machine with TensorFlow alone.
+NOT_NEEDED = ("jax", "sklearn", "pandas")
+
 # Run by a fresh interpreter: only TensorFlow and NumPy, then proves it.
 _SAVED_MODEL_SCRIPT = """
 import sys
+for name in {not_needed!r}:
+    sys.modules[name] = None  # import raises ModuleNotFoundError, as if not installed
 import numpy as np
 import tensorflow as tf
 saved_model, inputs, outputs = sys.argv[1:4]
@@ -77,7 +84,8 @@ def saved_model_in_fresh_process(saved_model, inputs):
 
     Returns {name: frames}. Raises RuntimeError with the child's error if it fails.
     """
-    script = _SAVED_MODEL_SCRIPT.format(signature=contract.SIGNATURE, frames=contract.FRAMES)
+    script = _SAVED_MODEL_SCRIPT.format(signature=contract.SIGNATURE, frames=contract.FRAMES,
+                                        not_needed=NOT_NEEDED)
     with tempfile.TemporaryDirectory() as scratch:
         inputs_path = os.path.join(scratch, "inputs.npz")
         outputs_path = os.path.join(scratch, "outputs.npz")
