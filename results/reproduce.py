@@ -6,9 +6,10 @@
 Runs each stage of the recipe (results/recipe.toml says what each does) as its own
 `python -m tf_deepgifs` process, in order, skipping the finished ones: run again, it goes
 on where it stopped (training and tuning resume at their checkpoints). `<runs>/stages.json`
-records each finished stage: its command, the seconds it took, the backend and machine it
-ran on; RESULTS.md reports them. The publish stage copies the exported generators into
-`<out>/pretrained/` and writes `<out>/RESULTS.md` and `<out>/results/`.
+records each finished stage: its command, the seconds it took (over every run of the
+recipe that worked on it: a killed stage's time so far is saved each minute), the backend
+and machine it ran on; RESULTS.md reports them. The publish stage copies the exported
+generators into `<out>/pretrained/` and writes `<out>/RESULTS.md` and `<out>/results/`.
 
 --stages runs those stages only (a GPU machine runs the training ones, see the recipe);
 --tiny runs every stage at a toy size (its `tiny` options), what the test suite checks.
@@ -28,6 +29,8 @@ import tomllib
 REPO = pathlib.Path(__file__).resolve().parent.parent
 RECIPE = REPO / "results" / "recipe.toml"
 STAGES_FILE = "stages.json"
+UNFINISHED_FILE = "stages.unfinished.json"
+PROGRESS_EVERY_SECONDS = 60  # how often a running stage's time is saved: a kill loses less
 
 
 class RecipeError(Exception):
@@ -65,21 +68,44 @@ def machine():
 
 
 class Record:
-    """<runs>/stages.json: the finished stages, each {command, seconds, machine}."""
+    """<runs>/stages.json: the finished stages, each {command, seconds, machine}; and
+    <runs>/stages.unfinished.json: the seconds spent so far on each unfinished stage, saved
+    while it runs, so that a stage killed and run again is recorded with all its time."""
 
     def __init__(self, runs):
         self.path = pathlib.Path(runs) / STAGES_FILE
-        self.stages = json.loads(self.path.read_text()) if self.path.exists() else {}
+        self.unfinished_path = pathlib.Path(runs) / UNFINISHED_FILE
+        self.stages = _read_json(self.path)
+        self.unfinished = _read_json(self.unfinished_path)
 
     def done(self, name):
         return name in self.stages
 
+    def spent(self, name):
+        """Seconds spent on the stage by earlier, interrupted runs of the recipe."""
+        return self.unfinished.get(name, 0.0)
+
+    def progress(self, name, seconds):
+        self.unfinished[name] = round(seconds, 1)
+        _write_json(self.unfinished_path, self.unfinished)
+
     def finish(self, name, **values):
         self.stages[name] = values
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_name(STAGES_FILE + ".partial")
-        partial.write_text(json.dumps(self.stages, indent=2))
-        os.replace(partial, self.path)
+        _write_json(self.path, self.stages)
+        if self.unfinished.pop(name, None) is not None:
+            _write_json(self.unfinished_path, self.unfinished)
+
+
+def _read_json(path):
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _write_json(path, value):
+    """Writes `value` whole or not at all (a kill mid-write leaves the old file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(value, indent=2))
+    os.replace(partial, path)
 
 
 def stage_command(stage, places, tiny):
@@ -88,13 +114,27 @@ def stage_command(stage, places, tiny):
     return arguments + ([fill(a, places) for a in stage.get("tiny", [])] if tiny else [])
 
 
-def run_command(arguments, log):
-    """Runs `python -m tf_deepgifs <arguments>`, its output shown as it comes."""
+def run_command(arguments, log, on_progress=lambda: None):
+    """Runs `python -m tf_deepgifs <arguments>`, its output shown as it comes, calling
+    on_progress every PROGRESS_EVERY_SECONDS while it runs and once when it ends."""
     log("$ python -m tf_deepgifs " + " ".join(arguments))
-    result = subprocess.run([sys.executable, "-m", "tf_deepgifs", *arguments], cwd=REPO)
-    if result.returncode != 0:
+    process = subprocess.Popen([sys.executable, "-m", "tf_deepgifs", *arguments], cwd=REPO)
+    try:
+        returncode = wait_reporting(process, on_progress)
+    finally:
+        on_progress()
+    if returncode != 0:
         raise RecipeError(f"`python -m tf_deepgifs {' '.join(arguments)}` failed (exit "
-                          f"{result.returncode}); fix what it says and run the recipe again.")
+                          f"{returncode}); fix what it says and run the recipe again.")
+
+
+def wait_reporting(process, on_progress, every=None):
+    """The process's exit status, calling on_progress every `every` seconds until then."""
+    while True:
+        try:
+            return process.wait(timeout=every or PROGRESS_EVERY_SECONDS)
+        except subprocess.TimeoutExpired:
+            on_progress()
 
 
 def publish(stage, places, record, log):
@@ -143,16 +183,19 @@ def reproduce(recipe_path, runs=None, out=REPO, stages=None, tiny=False, log=pri
         if (stages and name not in stages) or record.done(name):
             continue
         log(f"== {name}: {fill(stage['does'], places)}")
-        started = time.monotonic()
+        started, before = time.monotonic(), record.spent(name)
+
+        def seconds():  # spent on this stage by every run of the recipe
+            return before + time.monotonic() - started
+
         if "publish" in stage:
             publish(stage, places, record, log)
             command = "publish"
         else:
             arguments = stage_command(stage, places, tiny)
-            run_command(arguments, log)
+            run_command(arguments, log, lambda: record.progress(name, seconds()))
             command = "python -m tf_deepgifs " + " ".join(arguments)
-        record.finish(name, command=command, seconds=round(time.monotonic() - started, 1),
-                      machine=machine())
+        record.finish(name, command=command, seconds=round(seconds(), 1), machine=machine())
         ran.append(name)
     return ran
 

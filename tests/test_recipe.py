@@ -2,11 +2,13 @@
 remade from nothing, here at a toy size, into a temporary folder only."""
 
 import hashlib
+import importlib.util
 import json
 import os
 import pathlib
 import subprocess
 import sys
+import time
 import tomllib
 
 import pytest
@@ -15,7 +17,16 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
 SHIPPED = ("RESULTS.md", "pretrained")
 
-pytestmark = pytest.mark.slow  # every stage in a process of its own
+
+
+def _load_reproduce():
+    spec = importlib.util.spec_from_file_location("reproduce", REPO / "results" / "reproduce.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+reproduce = _load_reproduce()
 
 
 def _reproduce(*arguments):
@@ -34,7 +45,7 @@ def _fingerprint():
     return digest.hexdigest()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module")  # every stage in a process of its own: the whole suite only
 def recipe_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("recipe")
     before = _fingerprint()
@@ -44,6 +55,7 @@ def recipe_run(tmp_path_factory):
     return root / "runs", root / "out", result.stdout
 
 
+@pytest.mark.slow
 def test_every_stage_ran_in_order_and_is_recorded_with_its_time(recipe_run):
     runs, _, _ = recipe_run
     recipe = tomllib.loads((REPO / "results" / "recipe.toml").read_text())
@@ -53,6 +65,7 @@ def test_every_stage_ran_in_order_and_is_recorded_with_its_time(recipe_run):
         assert stage["seconds"] > 0 and stage["machine"]["backend"] == "tensorflow"
 
 
+@pytest.mark.slow
 def test_each_stage_hands_the_next_what_it_needs(recipe_run):
     runs, out, _ = recipe_run
     paper = json.loads((runs / "paper" / "config.json").read_text())
@@ -98,6 +111,7 @@ def test_each_stage_hands_the_next_what_it_needs(recipe_run):
         assert (out / "results" / figure).stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_run_again_it_goes_on_where_it_stopped(recipe_run):
     runs, out, _ = recipe_run
     again = _reproduce("--tiny", "--runs", runs, "--out", out)
@@ -109,3 +123,28 @@ def test_an_unknown_stage_is_one_clear_line(tmp_path):
     result = _reproduce("--stages", "paper,dessert", "--runs", tmp_path)
     assert result.returncode == 2
     assert result.stderr.startswith("error: No stage dessert in") and result.stderr.count("\n") == 1
+
+
+def test_a_stage_killed_and_run_again_is_recorded_with_the_time_of_every_run(tmp_path):
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text('[[stage]]\nname = "help"\ndoes = "prints the help"\ncommand = ["--help"]\n')
+    # What a run of the recipe killed after 100 s on the stage left behind.
+    (tmp_path / reproduce.UNFINISHED_FILE).write_text(json.dumps({"help": 100.0}))
+    started = time.monotonic()
+    assert reproduce.reproduce(recipe, runs=tmp_path, log=lambda line: None) == ["help"]
+    recorded = json.loads((tmp_path / reproduce.STAGES_FILE).read_text())["help"]["seconds"]
+    assert 100 < recorded <= 100 + time.monotonic() - started + 0.05  # rounded to 0.1 s
+    assert json.loads((tmp_path / reproduce.UNFINISHED_FILE).read_text()) == {}
+
+
+def test_a_running_stage_reports_its_progress_until_it_ends():
+    ticks, started = [], time.monotonic()
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1.0)"])
+    assert reproduce.wait_reporting(process, lambda: ticks.append(1), every=0.2) == 0
+    assert 4 <= len(ticks) <= (time.monotonic() - started) / 0.2  # one each 0.2 s, no more
+
+
+def test_the_time_so_far_outlives_the_run_that_spent_it(tmp_path):
+    reproduce.Record(tmp_path).progress("paper", 61.25)
+    assert reproduce.Record(tmp_path).spent("paper") == 61.2  # a new run reads it back
+    assert reproduce.Record(tmp_path).spent("improved") == 0.0
