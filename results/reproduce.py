@@ -30,6 +30,7 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 RECIPE = REPO / "results" / "recipe.toml"
 STAGES_FILE = "stages.json"
 UNFINISHED_FILE = "stages.unfinished.json"
+JAX_CACHE = "jax_cache"  # JAX's compiled programs, for stages run under JAX
 PROGRESS_EVERY_SECONDS = 60  # how often a running stage's time is saved: a kill loses less
 
 
@@ -114,11 +115,21 @@ def stage_command(stage, places, tiny):
     return arguments + ([fill(a, places) for a in stage.get("tiny", [])] if tiny else [])
 
 
-def run_command(arguments, log, on_progress=lambda: None):
+def stage_environment(runs, environ=None):
+    """The stages' environment variables: under JAX (KERAS_BACKEND=jax), its persistent
+    compilation cache in <runs>/jax_cache unless JAX_COMPILATION_CACHE_DIR names another,
+    so that a training stage run again after a kill loads its compiled steps."""
+    environ = dict(os.environ if environ is None else environ)
+    if environ.get("KERAS_BACKEND") == "jax":
+        environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(pathlib.Path(runs) / JAX_CACHE))
+    return environ
+
+
+def run_command(arguments, log, on_progress=lambda: None, env=None):
     """Runs `python -m tf_deepgifs <arguments>`, its output shown as it comes, calling
     on_progress every PROGRESS_EVERY_SECONDS while it runs and once when it ends."""
     log("$ python -m tf_deepgifs " + " ".join(arguments))
-    process = subprocess.Popen([sys.executable, "-m", "tf_deepgifs", *arguments], cwd=REPO)
+    process = subprocess.Popen([sys.executable, "-m", "tf_deepgifs", *arguments], cwd=REPO, env=env)
     try:
         returncode = wait_reporting(process, on_progress)
     finally:
@@ -193,7 +204,8 @@ def reproduce(recipe_path, runs=None, out=REPO, stages=None, tiny=False, log=pri
             command = "publish"
         else:
             arguments = stage_command(stage, places, tiny)
-            run_command(arguments, log, lambda: record.progress(name, seconds()))
+            run_command(arguments, log, lambda: record.progress(name, seconds()),
+                        stage_environment(runs))
             command = "python -m tf_deepgifs " + " ".join(arguments)
         record.finish(name, command=command, seconds=round(seconds(), 1), machine=machine())
         ran.append(name)

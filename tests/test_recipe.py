@@ -148,3 +148,11 @@ def test_the_time_so_far_outlives_the_run_that_spent_it(tmp_path):
     reproduce.Record(tmp_path).progress("paper", 61.25)
     assert reproduce.Record(tmp_path).spent("paper") == 61.2  # a new run reads it back
     assert reproduce.Record(tmp_path).spent("improved") == 0.0
+
+
+def test_under_jax_the_stages_share_a_compilation_cache_in_the_runs_folder(tmp_path):
+    jax = reproduce.stage_environment(tmp_path, {"KERAS_BACKEND": "jax"})
+    assert jax["JAX_COMPILATION_CACHE_DIR"] == str(tmp_path / "jax_cache")
+    chosen = {"KERAS_BACKEND": "jax", "JAX_COMPILATION_CACHE_DIR": "/elsewhere"}
+    assert reproduce.stage_environment(tmp_path, chosen) == chosen
+    assert "JAX_COMPILATION_CACHE_DIR" not in reproduce.stage_environment(tmp_path, {})
