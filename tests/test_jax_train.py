@@ -171,7 +171,7 @@ def test_two_devices_train_one_global_batch_as_one_device_does(tmp_path):
     """JAX's promise (distribution.py): keras.distribution.DataParallel lays the batch out
     over the devices as one global array, so one step on 2 devices equals one step on
     one device, BatchNorm's statistics being the whole batch's (not each device's half)."""
-    two = dict(JAX_ENV, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    two = dict(JAX_ENV, XLA_FLAGS=f"{JAX_ENV['XLA_FLAGS']} --xla_force_host_platform_device_count=2")
     _run_jax("step", tmp_path / "two.npz", 4, env=two)
     _run_jax("step", tmp_path / "one.npz", 4)
     _run_jax("step", tmp_path / "half.npz", 2)
