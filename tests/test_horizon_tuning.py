@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 from tests.tiny import TINY_ARGS, TINY_MODEL, ball_videos
+from tf_deepgifs.cli import main
 from tf_deepgifs.config import Config, DataConfig, HorizonTuningConfig, TrainConfig
 from tf_deepgifs.data import arrays, bouncing_balls, pixels
 from tf_deepgifs.data.splits import example_rng
@@ -270,15 +271,19 @@ def test_tune_writes_a_run_that_evaluate_takes_with_the_source_encoder(source_ru
     assert (tuned / "evaluation" / "report.json").exists()
 
 
-@pytest.mark.slow  # a training run, then tuning, in processes of their own
-def test_a_tuned_run_tunes_again_with_frames_feedback(source_run, tmp_path):
+def _tune_here(*args):
+    """`python -m tf_deepgifs tune ...` run by its `main` in this process: its exit status."""
+    return main(["tune", *map(str, args)])
+
+
+@pytest.mark.slow  # a training run, then tuning
+def test_a_tuned_run_tunes_again_with_frames_feedback(source_run, tmp_path, capsys):
     common = ("--steps", 2, "--batch-size", 2, "--validate-every", 2,
               "--validation-sequences", 4, "--encode-batch-size", 4)
     once, twice = tmp_path / "once", tmp_path / "twice"
-    assert _run("tune", "--from-run", source_run, "--run-dir", once, *common).returncode == 0
-    result = _run("tune", "--from-run", once, "--weights", once / "best.keras",
-                  "--run-dir", twice, "--feedback", "frames", "--manifold-weight", 1, *common)
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert _tune_here("--from-run", source_run, "--run-dir", once, *common) == 0
+    assert _tune_here("--from-run", once, "--weights", once / "best.keras", "--run-dir", twice,
+                      "--feedback", "frames", "--manifold-weight", 1, *common) == 0
     record = json.loads((twice / horizon_tuning.TUNING_FILE).read_text())
     assert record["feedback"] == "frames" and record["manifold_weight"] == 1.0
     assert record["source_run"] == str(once)
@@ -288,22 +293,24 @@ def test_a_tuned_run_tunes_again_with_frames_feedback(source_run, tmp_path):
     assert json.loads((twice / "config.json").read_text()) == json.loads(
         (source_run / "config.json").read_text())
 
-    refused = _run("tune", "--from-run", once, "--run-dir", tmp_path / "thrice",
-                   "--feedback", "pixels")
-    assert refused.returncode == 2
-    assert "feedback must be one of latent, frames" in refused.stderr
-    assert "Traceback" not in refused.stderr and not (tmp_path / "thrice").exists()
+    capsys.readouterr()
+    assert _tune_here("--from-run", once, "--run-dir", tmp_path / "thrice",
+                      "--feedback", "pixels") == 2
+    refused = capsys.readouterr().err
+    assert refused.startswith("error: ") and refused.count("\n") == 1
+    assert "feedback must be one of latent, frames" in refused
+    assert not (tmp_path / "thrice").exists()
 
 
-@pytest.mark.slow  # a training run, then tuning, in processes of their own
+@pytest.mark.slow  # a training run, then tuning
 def test_selecting_on_balls_keeps_the_closest_balls_that_kept_the_source_count(source_run,
-                                                                              tmp_path):
+                                                                              tmp_path, capsys):
     tuned = tmp_path / "balls"
-    result = _run("tune", "--from-run", source_run, "--run-dir", tuned, "--steps", 4,
-                  "--batch-size", 2, "--validate-every", 1, "--validation-sequences", 4,
-                  "--encode-batch-size", 4, "--select-on", "balls", "--learning-rate", 0.05)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "right count" in result.stdout
+    assert _tune_here("--from-run", source_run, "--run-dir", tuned, "--steps", 4,
+                      "--batch-size", 2, "--validate-every", 1, "--validation-sequences", 4,
+                      "--encode-batch-size", 4, "--select-on", "balls", "--learning-rate", 0.05) == 0
+    printed = capsys.readouterr().out
+    assert "right count" in printed
     validations = [json.loads(line) for line in (tuned / "logs" / "history.jsonl").open()
                    if json.loads(line)["split"] == "validation"]
     # The count to keep is the source's as the source run generates (through frames); the
@@ -317,7 +324,7 @@ def test_selecting_on_balls_keeps_the_closest_balls_that_kept_the_source_count(s
     least = horizon_tuning.validation_scores(
         lambda batch: source(pixels.from_uint8(batch)).numpy(), validation["video"], CONTEXT, 4,
         balls)["right_count"]
-    assert f"right count {least:.2%}, the least a selected step must keep" in result.stdout
+    assert f"right count {least:.2%}, the least a selected step must keep" in printed
     for v in validations:
         expected = v["centre_error"] if v["right_count"] >= least else float("inf")
         assert v["balls"] == expected
@@ -411,10 +418,10 @@ def test_the_ball_score_is_the_centre_error_while_the_count_holds():
     ("source", "must be a new directory"),
     ("missing", "is not a run directory"),
 ])
-@pytest.mark.slow  # a training run, then tuning, in processes of their own
+@pytest.mark.slow  # a training run first
 def test_tune_refuses_the_source_as_target_and_a_missing_run(source_run, tmp_path, target,
-                                                             message):
+                                                             message, capsys):
     from_run = source_run if target == "source" else tmp_path / "nowhere"
-    result = _run("tune", "--from-run", from_run, "--run-dir", source_run)
-    assert result.returncode == 2
-    assert message in result.stderr and "Traceback" not in result.stderr
+    assert _tune_here("--from-run", from_run, "--run-dir", source_run) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err

@@ -13,6 +13,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from tests.tiny import TINY_ARGS
+from tf_deepgifs.cli import main
 from tf_deepgifs.data import bouncing_balls, registry, video_files
 from tf_deepgifs.data.splits import example_rng
 
@@ -125,20 +126,30 @@ def test_adding_a_file_moves_no_clip_and_a_changed_folder_is_built_again(clips, 
     assert "built from" not in unchanged.stdout  # the same folder: reused
 
 
-@pytest.mark.slow
-def test_a_split_left_empty_and_a_missing_folder_are_one_clear_line(tmp_path):
+def test_a_split_left_empty_and_a_missing_folder_are_one_clear_line(tmp_path, capsys):
+    """The data command's refusals (its `main`, what `python -m tf_deepgifs` exits with)."""
     only_train = tmp_path / "few"
     only_train.mkdir()
     for seed, name in enumerate(_names_in("train", 2)):
         iio.imwrite(only_train / name, _colour_video(25, seed), duration=100, loop=0)
-    result = _data("--dataset", "video_folder", "--manual-dir", only_train, "--data-dir", tmp_path / "d")
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    error = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert error == [f"error: No clip for the validation and test split from {only_train}: "
-                     "2 sources went to train, 0 sources went to validation, 0 sources went to "
-                     "test (split_ratios (0.8, 0.1, 0.1), by a hash of each path); add videos."]
-    missing = _data("--dataset", "video_folder", "--data-dir", tmp_path / "d")
-    assert missing.returncode == 2 and "reads your files from a folder: pass it with --manual-dir" in missing.stderr
+    data_dir = str(tmp_path / "d")
+    assert main(["data", "--dataset", "video_folder", "--manual-dir", str(only_train),
+                 "--data-dir", data_dir]) == 2
+    assert _errors(capsys) == [
+        f"error: No clip for the validation and test split from {only_train}: "
+        "2 sources went to train, 0 sources went to validation, 0 sources went to "
+        "test (split_ratios (0.8, 0.1, 0.1), by a hash of each path); add videos."]
+    assert main(["data", "--dataset", "video_folder", "--data-dir", data_dir]) == 2
+    missing = _errors(capsys)
+    assert len(missing) == 1
+    assert "reads your files from a folder: pass it with --manual-dir" in missing[0]
+
+
+def _errors(capsys):
+    """The error lines written to stderr since the last call; no traceback among them."""
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return [line for line in err.splitlines() if line.startswith("error:")]
 
 
 @pytest.mark.slow
