@@ -59,9 +59,10 @@ $(INSTALLED): requirements.txt benchmarks/requirements.txt constraints.txt pypro
 
 # The tests run in TEST_WORKERS processes (pytest-xdist), each test file in one of them, so
 # the fixtures a file shares are built once; 2 keeps both cores of a 2-core machine busy
-# (3 there is slower).
+# (3 there is slower). The files go out in the order tests/conftest.py gives them (the
+# longest first), not xdist's (the most tests first).
 TEST_WORKERS ?= 2
-TEST_ARGS = -n $(TEST_WORKERS) --dist loadfile
+TEST_ARGS = -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test: $(INSTALLED) $(WEB_INSTALLED)
 	$(PY) -m pytest $(TEST_ARGS)

@@ -56,3 +56,17 @@ def exported_run(tmp_path_factory):
         cwd=REPO, env=ENV, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     return run_dir, result
+
+
+# The files that take minutes, longest first: each of the TEST_WORKERS processes takes the
+# next file as it finishes one (Makefile: --dist loadfile --no-loadscope-reorder), so with
+# these started first the workers end together instead of one waiting on a late long file.
+LONGEST_FIRST = ("test_recipe.py", "test_benchmarks.py", "test_jax_train.py", "test_train.py",
+                 "test_video_folder.py", "test_horizon_tuning.py", "test_distribution.py")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+    items.sort(key=rank)  # stable: each file's tests keep their order

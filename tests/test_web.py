@@ -13,8 +13,8 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import ENV, TINY_RUN_CONFIG, write_tiny_run
-from tf_deepgifs_export import generate
+from tests.conftest import TINY_RUN_CONFIG, write_tiny_run
+from tf_deepgifs_export import exporter, generate
 from tf_deepgifs_export.generate import Generator
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "web"))
@@ -55,10 +55,8 @@ def site(exported_run, tmp_path_factory):
         model=dataclasses.replace(TINY_RUN_CONFIG.model, generation_feedback="latent",
                                   mixture_components=3))
     write_tiny_run(k3, config)
-    exported = subprocess.run([sys.executable, "-m", "tf_deepgifs", "export", "--run-dir", str(k3)],
-                              cwd=REPO, env=ENV, capture_output=True, text=True, timeout=600)
-    assert exported.returncode == 0, exported.stderr[-3000:]
-    shutil.copy(k3 / "export" / "generator.onnx", extra / "k3.onnx")
+    export = exporter.export_run(k3, log=lambda line: None)  # as `tf_deepgifs export` does
+    shutil.copy(export / "generator.onnx", extra / "k3.onnx")
     (extra / "not_a_model.onnx").write_text("a text file, not a model")
     with serve.in_background(extra) as base:
         yield base, extra
