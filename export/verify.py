@@ -92,9 +92,11 @@ def saved_model_in_fresh_process(saved_model, inputs):
         np.savez(inputs_path, **{f"{name}_{part}": array for name, (seed, noise) in inputs.items()
                                  for part, array in (("seed", seed), ("noise", noise))})
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-        result = subprocess.run([sys.executable, "-c", script, saved_model, inputs_path,
-                                 outputs_path], env=env, capture_output=True, text=True,
-                                cwd=scratch)  # not the repository: nothing of it importable
+        # It runs in the scratch folder (not the repository: nothing of it importable), so
+        # a path relative to ours (`make export`'s default RUN=runs/...) is made absolute.
+        result = subprocess.run([sys.executable, "-c", script, os.path.abspath(saved_model),
+                                 inputs_path, outputs_path], env=env, capture_output=True,
+                                text=True, cwd=scratch)
         if result.returncode != 0:
             raise RuntimeError(f"the SavedModel failed in a fresh process: {result.stderr[-2000:]}")
         with np.load(outputs_path) as outputs:

@@ -48,12 +48,13 @@ def write_tiny_run(run_dir, config=TINY_RUN_CONFIG):
 
 @pytest.fixture(scope="session")
 def exported_run(tmp_path_factory):
-    """(run dir, the export command's result) for a tiny run exported with the CLI."""
+    """(run dir, the export command's result) for a tiny run exported with the CLI, the run
+    named relative to the folder the command runs in (as `make export`'s default RUN is)."""
     run_dir = tmp_path_factory.mktemp("exported_run")
     write_tiny_run(run_dir)
     result = subprocess.run(
-        [sys.executable, "-m", "tf_deepgifs", "export", "--run-dir", str(run_dir)],
-        cwd=REPO, env=ENV, capture_output=True, text=True, timeout=600)
+        [sys.executable, "-m", "tf_deepgifs", "export", "--run-dir", run_dir.name],
+        cwd=run_dir.parent, env=ENV, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     return run_dir, result
 
