@@ -6,9 +6,9 @@ import subprocess
 import sys
 
 # The tests compile tiny networks for a step or a few, where XLA's compiling (LLVM's
-# optimisation passes) takes longer than running: without them a tiny JAX training run
-# takes 14 s instead of 21. Set before TensorFlow or JAX loads, so it holds in this process
-# and in every command a test starts; the programs compute the same functions.
+# optimisation passes) takes longer than running (README, Development, has the figures).
+# Set before TensorFlow or JAX loads, so it holds in this process and in every command a
+# test starts; the programs compute the same functions.
 os.environ["XLA_FLAGS"] = " ".join(
     filter(None, [os.environ.get("XLA_FLAGS"), "--xla_backend_optimization_level=0"]))
 
