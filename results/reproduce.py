@@ -174,9 +174,12 @@ def publish(stage, places, record, log):
         raise RecipeError("results/make_results.py failed; see above.")
 
 
-def reproduce(recipe_path, runs=None, out=REPO, stages=None, tiny=False, log=print):
+def reproduce(recipe_path, runs=None, out=REPO, stages=None, tiny=False, log=print,
+              run=run_command):
     """Runs the recipe's stages (or those named) that have not finished; returns the
-    names of those it ran."""
+    names of those it ran. `run(arguments, log, on_progress, env)` runs one stage's
+    command (run_command: a process of its own, which keeps each stage's memory and
+    TensorFlow state apart from the next's)."""
     recipe = read_recipe(recipe_path)
     runs = pathlib.Path(runs).resolve() if runs else REPO / recipe["runs"]
     # Named relative to the repository where they are inside it (the commands run there):
@@ -204,8 +207,7 @@ def reproduce(recipe_path, runs=None, out=REPO, stages=None, tiny=False, log=pri
             command = "publish"
         else:
             arguments = stage_command(stage, places, tiny)
-            run_command(arguments, log, lambda: record.progress(name, seconds()),
-                        stage_environment(runs))
+            run(arguments, log, lambda: record.progress(name, seconds()), stage_environment(runs))
             command = "python -m tf_deepgifs " + " ".join(arguments)
         record.finish(name, command=command, seconds=round(seconds(), 1), machine=machine())
         ran.append(name)
