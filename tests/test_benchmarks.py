@@ -16,6 +16,7 @@ from tf_deepgifs.config import Config, ModelConfig
 
 sys.path.insert(0, os.path.join(REPO, "benchmarks"))
 import flops  # noqa: E402
+import run_all  # noqa: E402
 import torch_reference  # noqa: E402  (benchmarks/requirements.txt, installed by make)
 
 
@@ -69,6 +70,16 @@ def test_the_flop_count_of_a_conv_and_a_dense_layer_is_twice_their_multiply_adds
     assert flops.train_step_flops(c, 32, 20) == 3 * (
         640 * flops.encoder_flops(c) + 1248 * flops.decoder_flops(c) + 608 * flops.predictor_flops(c)
         + 1856 * flops.discriminator_flops(c))
+
+
+def test_a_benchmarks_peak_memory_is_its_own_not_the_larger_parents():
+    import resource
+
+    parent_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # TensorFlow, PyTorch
+    allocate = "import json; x = bytearray(300 * 2**20); x[::4096] = b'1' * len(x[::4096]); print('{}')"
+    _, small, _ = run_all.run(["-c", "print('{}')"], log=lambda line: None)
+    _, large, _ = run_all.run(["-c", allocate], log=lambda line: None)
+    assert parent_mib > 400 and small < 100 and 300 < large < 400, (parent_mib, small, large)
 
 
 @pytest.mark.slow  # every benchmark script in a process of its own
