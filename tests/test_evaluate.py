@@ -1,17 +1,18 @@
 """`evaluate` on a tiny run and a small built test split: the report's numbers, checked
 against an independent computation, and its figures."""
 
+import contextlib
 import dataclasses
+import io
 import json
 import subprocess
-import sys
 
 import imageio.v2 as imageio
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.conftest import ENV, REPO, TINY_RUN_CONFIG, write_tiny_run
+from tests.conftest import TINY_RUN_CONFIG, write_tiny_run
 from tf_deepgifs.data import bouncing_balls, registry, splits
 from tf_deepgifs.evaluation import evaluate
 from tf_deepgifs.training import run_directory
@@ -29,20 +30,20 @@ OPTIONS = EvaluationConfig(limit=SEQUENCES, samples=SAMPLES, sample_sequences=SA
 
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory):
-    """(run dir, data dir, the CLI's result, its report) for a tiny run evaluated once."""
+    """(run dir, data dir, what the command printed, its report) for a tiny run evaluated
+    once by the command, in this process (tests/test_horizon_tuning.py starts one)."""
     data_dir = tmp_path_factory.mktemp("data")
     registry.build("bouncing_balls", str(data_dir), max_examples_per_split=12)
     run_dir = tmp_path_factory.mktemp("run")
     write_tiny_run(run_dir)
     options = [f"--{name.replace('_', '-')}={value}"
                for name, value in dataclasses.asdict(OPTIONS).items() if value is not None]
-    result = subprocess.run(
-        [sys.executable, "-m", "tf_deepgifs", "evaluate", "--run-dir", str(run_dir),
-         "--data-dir", str(data_dir)] + options,
-        cwd=REPO, env=ENV, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        returncode = main(["evaluate", "--run-dir", str(run_dir), "--data-dir", str(data_dir)] + options)
+    assert returncode == 0, printed.getvalue()[-2000:]
     report = json.loads((run_dir / evaluate.EVALUATION_DIR / evaluate.REPORT_FILE).read_text())
-    return run_dir, data_dir, result, report
+    return run_dir, data_dir, printed.getvalue(), report
 
 
 def _test_split(data_dir, count):
@@ -154,8 +155,8 @@ def test_best_of_samples_equals_an_independent_computation(evaluated):
 
 
 def test_the_summary_is_printed_and_the_figures_are_images(evaluated):
-    run_dir, _, result, report = evaluated
-    assert "metric" in result.stdout and f"best_of_{SAMPLES}" in result.stdout
+    run_dir, _, printed, report = evaluated
+    assert "metric" in printed and f"best_of_{SAMPLES}" in printed
     assert [row["frame"] for row in report["summary"] if row["metric"] == "psnr"] == [1, 4]
     folder = run_dir / evaluate.EVALUATION_DIR
     assert not (run_dir / "evaluation.partial").exists()

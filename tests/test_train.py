@@ -33,12 +33,10 @@ ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
 
 @pytest.fixture(scope="module")
 def small_data(tmp_path_factory):
-    """A Bouncing Balls slice of 8 sequences per split, built once for this module."""
+    """A Bouncing Balls slice of 8 sequences per split, built once for this module (the
+    data command's own tests, tests/test_data_cli.py, start it as users do)."""
     data_dir = tmp_path_factory.mktemp("data")
-    result = subprocess.run(
-        [sys.executable, "-m", "tf_deepgifs", "data", "--data-dir", data_dir,
-         "--max-examples-per-split", "8"], env=ENV, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
+    assert main(["data", "--data-dir", str(data_dir), "--max-examples-per-split", "8"]) == 0
     return data_dir
 
 
