@@ -44,7 +44,12 @@ def _advance(model, read, state, noise):
 def _read(model, frame, noise):
     """Frames (B, H, W, C) in [0, 1] --> the latents the LSTM reads for them (B, L),
     sampled with the first latent_dim numbers of `noise` (B, noise_dim)."""
-    return model.read_frame(pixels.to_network_range(frame), noise[:, : model.config.latent_dim])
+    # Converted flat: ONNX Runtime's CPU Mul and Sub on a tensor whose last dimension is 1
+    # (a grey frame, NHWC) take a per-element broadcasting path many times slower than on
+    # the same numbers as (B, H * W * C) (results/notes.md); the values are the same.
+    flat = tf.reshape(frame, [tf.shape(frame)[0], -1])
+    frame = tf.reshape(pixels.to_network_range(flat), tf.shape(frame))
+    return model.read_frame(frame, noise[:, : model.config.latent_dim])
 
 
 def step_function(model):

@@ -97,6 +97,22 @@ def test_the_onnx_file_is_one_step_names_its_axes_and_says_what_it_holds(exporte
     assert not any(op.startswith("Random") for op in operations)
 
 
+def test_no_elementwise_op_of_the_step_runs_on_a_trailing_dimension_of_one(exported_run):
+    """ONNX Runtime's CPU Add, Sub, Mul and Div broadcast a constant over a tensor whose
+    last dimension is 1 (a grey frame, NHWC) many times slower than over the same numbers
+    flat; the pixel conversion of the frames read is exported flat."""
+    proto = onnx.shape_inference.infer_shapes(
+        onnx.load(str(exported_run[0] / contract.EXPORT_DIR / contract.ONNX_FILE)))
+    shapes = {value.name: [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+              for value in [*proto.graph.value_info, *proto.graph.input, *proto.graph.output]}
+    elementwise = [node for node in proto.graph.node if node.op_type in ("Add", "Sub", "Mul", "Div")]
+    assert elementwise and all(len(shapes.get(node.output[0], [])) > 1 for node in elementwise), (
+        "shapes inferred for every elementwise op")
+    slow = [(node.op_type, shapes[name]) for node in elementwise for name in node.input
+            if len(shapes.get(name, [])) > 1 and shapes[name][-1] == 1]
+    assert not slow, slow
+
+
 def test_the_step_file_generates_what_the_model_generates_at_any_length_and_batch(exported_run):
     run_dir = exported_run[0]
     runner = Generator(str(run_dir / contract.EXPORT_DIR / contract.ONNX_FILE))
