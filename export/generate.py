@@ -113,32 +113,21 @@ class Generator:
         if self.legacy:
             return self._run_legacy(seeds, noise)
         batch, wanted = noise.shape[:2]
-        no_frames = np.zeros((0,) + self.frame_shape, np.float32)
-        no_latents = np.zeros((0, self.latent_dim), np.float32)
-        state = np.zeros((batch, 2, self.state_size), np.float32)
-        still = np.zeros((batch, self.noise_dim), np.float32)
+        steps = _BoundSteps(self, batch)
         for k in range(self.context_frames):  # the earlier seed frames read as their mean
             last = k == self.context_frames - 1
-            frame, latent, state = self._step(seeds[:, k], no_latents, state,
-                                              noise[:, 0] if last else still)
-        frames = [frame]
+            steps.step(seeds[:, k], noise[:, 0] if last else None)
+        frames = np.empty((batch, wanted) + self.frame_shape, np.float32)
+        frames[:, 0] = steps.frame
         for n in range(1, wanted):  # each step reads back what the one before made
-            if self.reads_back_frames:
-                frame, latent, state = self._step(frame, no_latents, state, noise[:, n])
-            else:
-                frame, latent, state = self._step(no_frames, latent, state, noise[:, n])
-            frames.append(frame)
-        return np.stack(frames, axis=1)
+            steps.step(None, noise[:, n])
+            frames[:, n] = steps.frame
+        return frames
 
     @property
     def reads_back_frames(self):
         """Whether a step reads back the frame generated before (else its latent)."""
         return self.metadata.get("generation_feedback", "frames") == "frames"
-
-    def _step(self, frame, latent, state, noise):
-        return self.session.run(list(contract.OUTPUTS), {
-            contract.FRAME: frame, contract.LATENT: latent, contract.STATE: state,
-            contract.NOISE: noise})
 
     def _run_legacy(self, seeds, noise):
         wanted = noise.shape[1]
@@ -178,6 +167,64 @@ class Generator:
             noise = rng.standard_normal(shape, np.float32)
         seeds = np.broadcast_to(np.asarray(seed_frames, np.float32), (samples,) + expected)
         return self.run(seeds, noise)
+
+
+class _BoundSteps:
+    """The step file looped with ONNX Runtime's I/O binding: each step's outputs are
+    written into the buffers the next step reads, so the loop copies no state and makes no
+    arrays (what `session.run` would do at every step). Two sides of buffers take turns:
+    a step reads one side and writes the other.
+
+    Args:
+      generator: a `Generator` of the step contract.
+      batch: B sequences.
+    """
+
+    def __init__(self, generator, batch):
+        self.session, self.reads_back_frames = generator.session, generator.reads_back_frames
+        self.sides = [{contract.FRAME: np.zeros((batch,) + generator.frame_shape, np.float32),
+                       contract.LATENT: np.zeros((batch, generator.latent_dim), np.float32),
+                       contract.STATE: np.zeros((batch, 2, generator.state_size), np.float32),
+                       contract.NOISE: np.zeros((batch, generator.noise_dim), np.float32)}
+                      for _ in range(2)]
+        self.empty = {contract.FRAME: np.zeros((0,) + generator.frame_shape, np.float32),
+                      contract.LATENT: np.zeros((0, generator.latent_dim), np.float32)}
+        self.bindings = {}  # (side, input read) -> IOBinding
+        self.side = 0  # the side the next step reads
+
+    @property
+    def frame(self):
+        """(B, H, W, C): the frame the last step generated, valid until the next step."""
+        return self.sides[self.side][contract.FRAME]
+
+    def step(self, frame, noise):
+        """One step reading `frame` (B, H, W, C), or with None what the step before made;
+        `noise` (B, noise_dim), None for zeros."""
+        side = self.sides[self.side]
+        reads = contract.FRAME if frame is not None or self.reads_back_frames else contract.LATENT
+        if frame is not None:
+            side[contract.FRAME][...] = frame
+        side[contract.NOISE][...] = 0 if noise is None else noise
+        self.session.run_with_iobinding(self._binding(self.side, reads))
+        self.side = 1 - self.side
+
+    def _binding(self, side, reads):
+        if (side, reads) not in self.bindings:
+            binding = self.session.io_binding()
+            read, write = self.sides[side], self.sides[1 - side]
+            for name in contract.INPUTS:
+                empty = name in self.empty and name != reads  # the input this step does not read
+                _bind(binding.bind_input, name, self.empty[name] if empty else read[name])
+            for name, into in zip(contract.OUTPUTS, (contract.FRAME, contract.LATENT,
+                                                      contract.STATE)):
+                _bind(binding.bind_output, name, write[into])
+            self.bindings[side, reads] = binding
+        return self.bindings[side, reads]
+
+
+def _bind(bind, name, array):
+    """Binds a C-contiguous float32 array's memory itself (no copy) to an input or output."""
+    bind(name, "cpu", 0, np.float32, array.shape, array.ctypes.data)
 
 
 def check_count(name, value, maximum):

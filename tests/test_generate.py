@@ -91,6 +91,40 @@ def test_the_python_api_samples_with_an_rng_and_is_deterministic_without(model_p
     np.testing.assert_array_equal(a, generator.run(np.stack([seed, seed]), noise))
 
 
+def _contract_loop(session, seeds, noise, k):
+    """The contract's loop written plainly with `session.run` (contract.py), frames
+    feedback: what the runner's bound buffers must reproduce bit for bit."""
+    state = np.zeros((len(seeds), 2, 8), np.float32)
+    no_latents = np.zeros((0, 6), np.float32)
+    frames = []
+    for n in range(k + noise.shape[1] - 1):
+        frame = seeds[:, n] if n < k else frames[-1]
+        row = noise[:, max(n - k + 1, 0)] if n >= k - 1 else np.zeros_like(noise[:, 0])
+        next_frame, _, state = session.run(list(contract.OUTPUTS), {
+            contract.FRAME: frame, contract.LATENT: no_latents, contract.STATE: state,
+            contract.NOISE: row})
+        if n >= k - 1:
+            frames.append(next_frame)
+    return np.stack(frames, axis=1)
+
+
+def test_the_runner_loops_the_step_exactly_as_the_contract_says(model_path):
+    """The runner binds each step's outputs to the buffers the next step reads (I/O
+    binding): the frames are those of the plain loop, and a call's frames are its own."""
+    generator = Generator(model_path)
+    rng = np.random.default_rng(3)
+    runs = []
+    for batch, frames in ((3, 6), (1, 1), (2, 11)):
+        seeds = rng.random((batch, 2, 64, 64, 1), np.float32)
+        noise = rng.standard_normal((batch, frames, 6), np.float32)
+        generated = generator.run(seeds, noise)
+        np.testing.assert_array_equal(generated, _contract_loop(generator.session, seeds, noise, 2))
+        runs.append((seeds, noise, generated.copy(), generated))
+    for seeds, noise, copy, returned in runs:
+        np.testing.assert_array_equal(returned, copy)  # later calls wrote elsewhere
+        np.testing.assert_array_equal(generator.run(seeds, noise), copy)
+
+
 def test_colour_and_size_are_converted_with_a_note(model_path, tmp_path):
     colour = np.zeros((100, 80, 3), np.uint8)
     colour[..., 0] = 200  # pure red: BT.601 grey is 0.299 * 200
