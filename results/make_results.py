@@ -2,6 +2,7 @@
 
     python results/make_results.py --paper RUN --improved RUN [--stochastic RUN]
         [--digits RUN] [--notes results/notes.md] [--stages stages.json]
+    python results/make_results.py --digits RUN --into RESULTS.md
 
 Each RUN is a run directory that `python -m tf_deepgifs train` (either backend) or
 `python -m tf_deepgifs tune` wrote and `python -m tf_deepgifs evaluate` has evaluated
@@ -9,6 +10,9 @@ Each RUN is a run directory that `python -m tf_deepgifs train` (either backend) 
 (both trainers write it), best.json and evaluation/report.json, and writes RESULTS.md and
 results/*.png, *.gif. Every number in RESULTS.md is read from those files, except in the
 --notes file, which is copied in after the targets (how the runs were made, what they show).
+With --into, only the moving digits' section (its targets, table, strips and curves) is
+written, in place of the one the file has: for a RESULTS.md whose other runs are not on
+this machine.
 """
 
 import argparse
@@ -368,8 +372,12 @@ def stochastic_lines(run, paper):
         "![diversity](results/stochastic_diversity.png)", ""]
 
 
-def digits_lines(run):
-    """The moving digits' section: image metrics and identity, strips and curves."""
+DIGITS_HEADING = "## Moving digits"
+
+
+def digits_lines(run, with_targets=False):
+    """The moving digits' section: image metrics and identity, strips and curves; its
+    targets' rows too where the section is written alone (`--into`)."""
     report, samples = run["report"], run["report"]["samples"]
     variants = ["model", f"best_of_{samples}", "baseline", "ground_truth"]
     for figure in ("strips.png", "strips.gif"):
@@ -377,8 +385,12 @@ def digits_lines(run):
     for metric in ("psnr", "identity"):
         plot_variants(run, metric, ["model", f"best_of_{samples}", "baseline", "ground_truth"],
                       FIGURES / f"digits_{metric}.png")
+    targets = (["| target | measured | |", "| --- | --- | --- |",
+                *(f"| {target} | {measured} | {met} |" for target, measured, met
+                  in digits_target_rows(run)), ""] if with_targets else [])
     return [
-        "## Moving digits (scikit-learn's digits: a Moving MNIST stand-in, not MNIST)", "",
+        f"{DIGITS_HEADING} (scikit-learn's digits: a Moving MNIST stand-in, not MNIST)", "",
+        *targets,
         f"{report['sequences']} test sequences of `moving_sklearn_digits` (its test digits are "
         f"images no training sequence shows), K = {report['context_frames']}, "
         f"{report['horizon']} generated frames. Identity: the share of digits a classifier "
@@ -476,6 +488,20 @@ def long_lines(runs):
     return ["", "## Long rollouts"] + lines if lines else []
 
 
+def write_section_into(path, lines):
+    """Replaces the section `lines` heads (its "## " line up to the next "## " line) in
+    the Markdown file `path`, or adds it at the end; the rest of the file stays."""
+    heading = lines[0].split(" (")[0]
+    old = pathlib.Path(path).read_text().rstrip("\n").split("\n")
+    start = next((i for i, line in enumerate(old) if line.startswith(heading)), None)
+    if start is None:
+        new = old + [""] + lines
+    else:
+        end = next((i for i in range(start + 1, len(old)) if old[i].startswith("## ")), len(old))
+        new = old[:start] + lines + ([""] if end < len(old) else []) + old[end:]
+    pathlib.Path(path).write_text("\n".join(new).rstrip("\n") + "\n")
+
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
 
@@ -489,14 +515,25 @@ def shown(path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--paper", required=True, help="the paper preset's run directory")
-    parser.add_argument("--improved", required=True, help="the improved preset's run directory")
+    parser.add_argument("--paper", help="the paper preset's run directory")
+    parser.add_argument("--improved", help="the improved preset's run directory")
     parser.add_argument("--stochastic", help="the stochastic (mixture) model's run directory")
     parser.add_argument("--digits", help="the moving digits model's run directory")
     parser.add_argument("--notes", help="a Markdown file copied in after the targets")
     parser.add_argument("--out", default="RESULTS.md")
     parser.add_argument("--stages", help="results/reproduce.py's stages.json, for the stages' times")
+    parser.add_argument("--into", help="an existing RESULTS.md whose moving digits section "
+                        "(with its targets) alone is written from --digits, the rest kept")
     args = parser.parse_args()
+    if args.into:
+        if not args.digits or args.paper or args.improved or args.stochastic:
+            parser.error("--into writes the moving digits section alone: give --digits only.")
+        FIGURES.mkdir(exist_ok=True)
+        write_section_into(args.into, digits_lines(read_run(args.digits), with_targets=True))
+        print(f"Wrote the moving digits section into {args.into} and its figures in {FIGURES}/.")
+        return
+    if not (args.paper and args.improved):
+        parser.error("--paper and --improved are needed to write RESULTS.md (or --into).")
     runs = {"paper": read_run(args.paper), "improved": read_run(args.improved)}
     runs.update({name: read_run(path) for name, path in
                  (("stochastic", args.stochastic), ("digits", args.digits)) if path})

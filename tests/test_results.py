@@ -209,3 +209,31 @@ def test_the_stochastic_and_digits_targets_are_judged_against_their_yardsticks(
     identity, psnr = make_results.digits_target_rows(runs["digits"])
     assert identity[1].startswith("above at 16 of 17") and identity[2] == "**not met**"
     assert psnr[1].startswith("above at 17 of 17") and psnr[2] == "met"
+
+
+def test_into_rewrites_the_digits_section_alone_and_keeps_the_rest(make_results, tmp_path, monkeypatch):
+    """A RESULTS.md whose Bouncing Balls runs are not on this machine gets its moving digits
+    section (with the digits' targets) from the digits run; every other line stays."""
+    digits = _with_curves(_run(tmp_path / "d", "improved", 3, 16.0, 1.0, 1.0), {
+        "model": {"identity": [0.9] * 17}, "baseline": {"identity": [0.5] * 17}})
+    monkeypatch.chdir(tmp_path)
+    results = tmp_path / "RESULTS.md"
+    before = ["# Results", "", "## Targets", "", "| a | b |", "", "## Moving digits (old)", "",
+              "stale line", "", "## Long rollouts", "", "kept line"]
+    results.write_text("\n".join(before) + "\n")
+    monkeypatch.setattr("sys.argv", ["make_results.py", "--digits", str(digits), "--into", "RESULTS.md"])
+    make_results.main()
+    text = results.read_text()
+    assert "stale line" not in text and text.count("## Moving digits") == 1
+    assert text.startswith("\n".join(before[:6])) and text.endswith("## Long rollouts\n\nkept line\n")
+    section = text[text.index("## Moving digits"):text.index("## Long rollouts")]
+    identity = _row(_table(section, "target"), measured="above at 17 of 17 (frame 1: 0.9 against 0.5; "
+                                                         "last: 0.9 against 0.5)")
+    assert identity["target"].startswith("digits: digits read as their own label") and identity[""] == "met"
+    assert (tmp_path / "results" / "digits_identity.png").exists()
+    results.write_text("# Results\n")  # no section yet: added at the end
+    make_results.main()
+    assert results.read_text().startswith("# Results\n\n## Moving digits")
+    monkeypatch.setattr("sys.argv", ["make_results.py", "--paper", str(digits), "--into", "RESULTS.md"])
+    with pytest.raises(SystemExit):
+        make_results.main()
