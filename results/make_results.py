@@ -205,6 +205,11 @@ def target_lines(runs):
         rows += stochastic_target_rows(runs["stochastic"], paper)
     if "digits" in runs:
         rows += digits_target_rows(runs["digits"])
+    return targets_table(rows)
+
+
+def targets_table(rows):
+    """(target, measured, verdict) rows as a Markdown table."""
     return (["| target | measured | |", "| --- | --- | --- |"]
             + [f"| {target} | {measured} | {met} |" for target, measured, met in rows])
 
@@ -385,9 +390,7 @@ def digits_lines(run, with_targets=False):
     for metric in ("psnr", "identity"):
         plot_variants(run, metric, ["model", f"best_of_{samples}", "baseline", "ground_truth"],
                       FIGURES / f"digits_{metric}.png")
-    targets = (["| target | measured | |", "| --- | --- | --- |",
-                *(f"| {target} | {measured} | {met} |" for target, measured, met
-                  in digits_target_rows(run)), ""] if with_targets else [])
+    targets = targets_table(digits_target_rows(run)) + [""] if with_targets else []
     return [
         f"{DIGITS_HEADING} (scikit-learn's digits: a Moving MNIST stand-in, not MNIST)", "",
         *targets,
@@ -488,10 +491,10 @@ def long_lines(runs):
     return ["", "## Long rollouts"] + lines if lines else []
 
 
-def write_section_into(path, lines):
-    """Replaces the section `lines` heads (its "## " line up to the next "## " line) in
-    the Markdown file `path`, or adds it at the end; the rest of the file stays."""
-    heading = lines[0].split(" (")[0]
+def write_section_into(path, heading, lines):
+    """Replaces the section whose "## " line starts with `heading` (up to the next "## "
+    line) in the Markdown file `path` by `lines`, or adds them at the end; the rest of the
+    file stays."""
     old = pathlib.Path(path).read_text().rstrip("\n").split("\n")
     start = next((i for i, line in enumerate(old) if line.startswith(heading)), None)
     if start is None:
@@ -529,7 +532,8 @@ def main():
         if not args.digits or args.paper or args.improved or args.stochastic:
             parser.error("--into writes the moving digits section alone: give --digits only.")
         FIGURES.mkdir(exist_ok=True)
-        write_section_into(args.into, digits_lines(read_run(args.digits), with_targets=True))
+        section = digits_lines(read_run(args.digits), with_targets=True)
+        write_section_into(args.into, DIGITS_HEADING, section)
         print(f"Wrote the moving digits section into {args.into} and its figures in {FIGURES}/.")
         return
     if not (args.paper and args.improved):
