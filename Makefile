@@ -21,7 +21,7 @@
 #        http://127.0.0.1:8000/ (PORT=...; it installs its npm packages first)
 #   make reproduce                     the published models remade from nothing (results/recipe.toml)
 #   make bench                         every benchmark at the paper's sizes, into BENCHMARKS.md
-#        (about 16 minutes on 2 cores, --build adds 5; ARGS="--export-dir RUN/export --steps 5")
+#        (about 50 minutes on 2 cores, --build adds 5; ARGS="--export-dir RUN/export --steps 5")
 # Optional: DATA_DIR=<TFDS data dir> (default: TFDS's, ~/tensorflow_datasets),
 #           MANUAL_DIR=<folder with MNIST IDX files> for moving_mnist without internet.
 
