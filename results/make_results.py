@@ -388,8 +388,7 @@ def digits_lines(run, with_targets=False):
     for figure in ("strips.png", "strips.gif"):
         shutil.copyfile(run["dir"] / "evaluation" / figure, FIGURES / f"digits_{figure}")
     for metric in ("psnr", "identity"):
-        plot_variants(run, metric, ["model", f"best_of_{samples}", "baseline", "ground_truth"],
-                      FIGURES / f"digits_{metric}.png")
+        plot_variants(run, metric, variants, FIGURES / f"digits_{metric}.png")
     targets = targets_table(digits_target_rows(run)) + [""] if with_targets else []
     return [
         f"{DIGITS_HEADING} (scikit-learn's digits: a Moving MNIST stand-in, not MNIST)", "",
