@@ -16,7 +16,10 @@ convolution with the folded kernel, as tf_deepgifs' `UpsampleConv2D` does (same 
 """
 
 import argparse
+import importlib.util
 import json
+import pathlib
+import sys
 import time
 
 import numpy as np
@@ -24,7 +27,22 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from tf_deepgifs.config import ModelConfig, TrainConfig
+
+
+def _load_config_module():
+    """tf_deepgifs/config.py on its own (it imports only the standard library): importing
+    it through the package would load TensorFlow and Keras first (the package registers its
+    models with Keras), seconds a PyTorch process has no use for."""
+    path = pathlib.Path(__file__).resolve().parent.parent / "tf_deepgifs" / "config.py"
+    spec = importlib.util.spec_from_file_location("tf_deepgifs_config", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # where dataclasses look a class's module up
+    spec.loader.exec_module(module)
+    return module
+
+
+_config = _load_config_module()
+ModelConfig, TrainConfig = _config.ModelConfig, _config.TrainConfig
 
 
 def conv_block(in_channels, out_channels, c):
