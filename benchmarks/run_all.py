@@ -89,6 +89,7 @@ def run(argv, log, env=None):
     command = " ".join([f"{k}={shlex.quote(v)}" for k, v in env.items()]
                        + [shlex.quote(str(a)) for a in ["python"] + list(argv)])
     log(f"$ {command}")
+    started = time.perf_counter()
     with (tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err,
           tempfile.NamedTemporaryFile("r") as peak):
         returncode = subprocess.call(
@@ -102,6 +103,7 @@ def run(argv, log, env=None):
         peak_kib = int(peak.read())  # Linux reports KiB
     for line in lines[:-1]:
         log(f"  {line}")
+    log(f"  ({time.perf_counter() - started:.1f} s)")
     record = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
     return record, peak_kib / 1024, command
 
