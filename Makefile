@@ -57,12 +57,13 @@ $(INSTALLED): requirements.txt benchmarks/requirements.txt constraints.txt pypro
 	    -r benchmarks/requirements.txt -c constraints.txt
 	touch $@
 
-# The tests run in TEST_WORKERS processes (pytest-xdist), each test file in one of them, so
-# the fixtures a file shares are built once; 2 keeps both cores of a 2-core machine busy
-# (3 there is slower). The files go out in the order tests/conftest.py gives them (the
-# longest first), not xdist's (the most tests first).
+# The tests run in TEST_WORKERS processes (pytest-xdist), each test in one of them, but the
+# tests of a file that shares a fixture all in one, so that fixture is built once (groups
+# that tests/conftest.py marks); 2 keeps both cores of a 2-core machine busy (3 there is
+# slower). The tests go out in the order tests/conftest.py gives them (the longest files
+# first), not xdist's.
 TEST_WORKERS ?= 2
-TEST_ARGS = -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+TEST_ARGS = -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 test: $(INSTALLED) $(WEB_INSTALLED)
 	$(PY) -m pytest $(TEST_ARGS)

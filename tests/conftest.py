@@ -60,14 +60,29 @@ def exported_run(tmp_path_factory):
 
 
 # The files that take minutes, longest first: each of the TEST_WORKERS processes takes the
-# next file as it finishes one (Makefile: --dist loadfile --no-loadscope-reorder), so with
-# these started first the workers end together instead of one waiting on a late long file.
+# next unit of work as it finishes one (Makefile: --dist loadgroup --no-loadscope-reorder),
+# so with these started first the workers end together instead of one waiting on a late
+# long file.
 LONGEST_FIRST = ("test_recipe.py", "test_benchmarks.py", "test_jax_train.py", "test_train.py",
                  "test_video_folder.py", "test_horizon_tuning.py", "test_distribution.py")
 
 
+def _uses_a_module_fixture(item):
+    """Whether the test uses a fixture built once per file (scope "module")."""
+    return any(definition.scope == "module"
+               for definitions in item._fixtureinfo.name2fixturedefs.values()
+               for definition in definitions)
+
+
 def pytest_collection_modifyitems(items):
+    """The longest files first, then the rest in their order. The tests of a file that use
+    its module fixtures are one unit of work (an xdist group), or each worker would build
+    those fixtures again; every other test is a unit of its own, so that the workers share
+    even one file's tests."""
     def rank(item):
         name = item.path.name
         return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
     items.sort(key=rank)  # stable: each file's tests keep their order
+    for item in items:
+        if _uses_a_module_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(item.path.name))
