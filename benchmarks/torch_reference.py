@@ -28,7 +28,6 @@ from torch import nn
 from torch.nn import functional as F
 
 
-
 def _load_config_module():
     """tf_deepgifs/config.py on its own (it imports only the standard library): importing
     it through the package would load TensorFlow and Keras first (the package registers its
