@@ -1,5 +1,6 @@
-"""The test environment (XLA compiling fast), and fixtures shared by the export tests: a
-tiny run directory, exported once per session."""
+"""The test environment (XLA compiling fast), how the tests are shared between processes
+(tests/scheduling.py), and fixtures shared by the export tests: a tiny run directory,
+exported once per session."""
 
 import os
 import subprocess
@@ -15,6 +16,7 @@ os.environ["XLA_FLAGS"] = " ".join(
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from tests.scheduling import pytest_collection_modifyitems  # noqa: F401  (a hook)
 from tests.tiny import TINY_MODEL
 from tf_deepgifs.training import run_directory
 from tf_deepgifs.config import Config, DataConfig, TrainConfig
@@ -57,32 +59,3 @@ def exported_run(tmp_path_factory):
         cwd=run_dir.parent, env=ENV, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     return run_dir, result
-
-
-# The files that take minutes, longest first: each of the TEST_WORKERS processes takes the
-# next unit of work as it finishes one (Makefile: --dist loadgroup --no-loadscope-reorder),
-# so with these started first the workers end together instead of one waiting on a late
-# long file.
-LONGEST_FIRST = ("test_recipe.py", "test_benchmarks.py", "test_jax_train.py", "test_train.py",
-                 "test_video_folder.py", "test_horizon_tuning.py", "test_distribution.py")
-
-
-def _uses_a_module_fixture(item):
-    """Whether the test uses a fixture built once per file (scope "module")."""
-    return any(definition.scope == "module"
-               for definitions in item._fixtureinfo.name2fixturedefs.values()
-               for definition in definitions)
-
-
-def pytest_collection_modifyitems(items):
-    """The longest files first, then the rest in their order. The tests of a file that use
-    its module fixtures are one unit of work (an xdist group), or each worker would build
-    those fixtures again; every other test is a unit of its own, so that the workers share
-    even one file's tests."""
-    def rank(item):
-        name = item.path.name
-        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
-    items.sort(key=rank)  # stable: each file's tests keep their order
-    for item in items:
-        if _uses_a_module_fixture(item):
-            item.add_marker(pytest.mark.xdist_group(item.path.name))
