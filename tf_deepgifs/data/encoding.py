@@ -10,16 +10,23 @@ import os
 
 import tensorflow as tf
 
-# Sequences simulated and PNG-encoded together when a builder writes examples.
+# Sequences simulated and PNG-encoded together when a builder writes examples: at most
+# GENERATION_CHUNK, and FIRST_CHUNK at first, doubling, so that a build capped at a few
+# examples per split (--max-examples-per-split: TFDS stops reading there) makes little
+# more than those.
 GENERATION_CHUNK = 256
+FIRST_CHUNK = 16
 # Chunks made at once, in threads; more than the cores only adds memory.
 GENERATION_WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 
-def chunks(num_examples, size=GENERATION_CHUNK):
-    """Yields `range`s covering 0..num_examples-1 in consecutive blocks of `size`."""
-    for start in range(0, num_examples, size):
+def chunks(num_examples, first=FIRST_CHUNK, largest=GENERATION_CHUNK):
+    """Yields `range`s covering 0..num_examples-1 in consecutive blocks, the first of
+    `first` examples, each next one twice the last, up to `largest`."""
+    start, size = 0, first
+    while start < num_examples:
         yield range(start, min(start + size, num_examples))
+        start, size = start + size, min(2 * size, largest)
 
 
 def in_worker_threads(make_chunk, blocks, workers=GENERATION_WORKERS):
@@ -27,15 +34,20 @@ def in_worker_threads(make_chunk, blocks, workers=GENERATION_WORKERS):
 
     Simulating, rendering and PNG-encoding run in numpy and TensorFlow, which release the
     GIL, so the workers keep the cores busy while TFDS serialises in the calling thread.
+    A reader that stops early (closes this generator) cancels the blocks not yet started.
     """
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
         pending = collections.deque()
-        for block in blocks:
-            pending.append(pool.submit(make_chunk, block))
-            if len(pending) > workers:
+        try:
+            for block in blocks:
+                pending.append(pool.submit(make_chunk, block))
+                if len(pending) > workers:
+                    yield pending.popleft().result()
+            while pending:
                 yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 def encoded_examples(num_examples, generate):
