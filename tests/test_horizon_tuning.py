@@ -225,15 +225,15 @@ def source_run(tmp_path_factory):
     """A smoke training run (K = 2) on a built slice of 8 sequences per split."""
     data_dir = tmp_path_factory.mktemp("data")
     run_dir = tmp_path_factory.mktemp("runs") / "source"
-    trained = _run("train", "--preset", "smoke", *TINY_ARGS, "--data-dir", data_dir,
-                   "--max-examples-per-split", 8, "--num-frames", 5, "--context-frames", CONTEXT,
-                   "--batch-size", 2, "--epochs", 1, "--steps-per-epoch", 2,
-                   "--validation-steps", 1, "--run-dir", run_dir)
-    assert trained.returncode == 0, trained.stderr[-3000:]
+    # The train command's main, in this process (tests/test_train.py starts it as users do).
+    assert main(["train", "--preset", "smoke", *TINY_ARGS, "--data-dir", str(data_dir),
+                 "--max-examples-per-split", "8", "--num-frames", "5", "--context-frames",
+                 str(CONTEXT), "--batch-size", "2", "--epochs", "1", "--steps-per-epoch", "2",
+                 "--validation-steps", "1", "--run-dir", str(run_dir)]) == 0
     return run_dir
 
 
-@pytest.mark.slow  # a training run, then tuning, in processes of their own
+@pytest.mark.slow  # a training run, then tuning and evaluation in processes of their own
 def test_tune_writes_a_run_that_evaluate_takes_with_the_source_encoder(source_run, tmp_path):
     tuned = tmp_path / "tuned"
     result = _run("tune", "--from-run", source_run, "--run-dir", tuned, "--steps", 4,
@@ -342,7 +342,7 @@ def _history(run_dir):
     return [{k: v for k, v in line.items() if k != "seconds"} for line in lines]
 
 
-@pytest.mark.slow  # a training run, then tuning, in processes of their own
+@pytest.mark.slow  # a training run, then tuning
 def test_an_interrupted_tuning_resumes_and_ends_as_an_uninterrupted_one(source_run, tmp_path):
     import keras
 
@@ -377,7 +377,7 @@ def test_an_interrupted_tuning_resumes_and_ends_as_an_uninterrupted_one(source_r
         horizon_tuning.tune(source_run, resumed, options)
 
 
-@pytest.mark.slow  # a training run, then tuning, in processes of their own
+@pytest.mark.slow  # a training run first
 def test_selecting_on_balls_without_positions_is_refused_before_the_run_exists(
         source_run, tmp_path, monkeypatch):
     videos_only = {"video": np.zeros((4, 5, 64, 64, 1), np.uint8)}
