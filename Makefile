@@ -59,8 +59,8 @@ $(INSTALLED): requirements.txt benchmarks/requirements.txt constraints.txt pypro
 
 # The tests run in TEST_WORKERS processes (pytest-xdist), each test in one of them, but the
 # tests of a file that shares a fixture all in one, so that fixture is built once (groups
-# that tests/conftest.py marks); 2 keeps both cores of a 2-core machine busy (3 there is
-# slower). The tests go out in the order tests/conftest.py gives them (the longest files
+# that tests/scheduling.py marks); 2 keeps both cores of a 2-core machine busy (3 there is
+# slower). The tests go out in the order tests/scheduling.py gives them (the longest files
 # first), not xdist's.
 TEST_WORKERS ?= 2
 TEST_ARGS = -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
