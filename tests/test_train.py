@@ -40,11 +40,16 @@ def small_data(tmp_path_factory):
     return data_dir
 
 
+def _train_arguments(data_dir, run_dir):
+    """The tiny run's `train` arguments, for `main` in this process or a command."""
+    return ["train", "--preset", "smoke", *TINY_ARGS, "--data-dir", str(data_dir),
+            "--max-examples-per-split", "8", "--num-frames", "4", "--batch-size", "2",
+            "--epochs", "2", "--steps-per-epoch", "3", "--checkpoint-every", "1",
+            "--validation-steps", "1", "--run-dir", str(run_dir)]
+
+
 def _train_command(data_dir, run_dir):
-    return [sys.executable, "-m", "tf_deepgifs", "train", "--preset", "smoke", *TINY_ARGS,
-            "--data-dir", str(data_dir), "--max-examples-per-split", "8", "--num-frames", "4",
-            "--batch-size", "2", "--epochs", "2", "--steps-per-epoch", "3",
-            "--checkpoint-every", "1", "--validation-steps", "1", "--run-dir", str(run_dir)]
+    return [sys.executable, "-m", "tf_deepgifs", *_train_arguments(data_dir, run_dir)]
 
 
 def _final_weights(run_dir):
@@ -59,7 +64,7 @@ def finished_run(small_data, tmp_path_factory):
     """A smoke run of 2 epochs of 3 steps, trained without interruption, by the command's
     main in this process (the killed run it is compared with runs in processes of its own)."""
     run_dir = tmp_path_factory.mktemp("runs") / "whole"
-    assert main(_train_command(small_data, run_dir)[3:]) == 0
+    assert main(_train_arguments(small_data, run_dir)) == 0
     return run_dir
 
 
@@ -139,7 +144,7 @@ def test_a_new_run_can_start_from_saved_networks_with_fresh_optimizers(tmp_path)
 
 def test_stop_after_minutes_ends_with_a_checkpoint_that_resumes(small_data, tmp_path, capsys):
     run_dir = tmp_path / "run"
-    assert main(_train_command(small_data, run_dir)[3:] + ["--stop-after-minutes", "1e-9"]) == 0
+    assert main(_train_arguments(small_data, run_dir) + ["--stop-after-minutes", "1e-9"]) == 0
     assert "Stopped at step 1 of 6; the same command resumes." in capsys.readouterr().out
     assert run_directory.Checkpoints(run_dir / "checkpoints", 1).latest().name == "step_1.weights.h5"
     assert not (run_dir / "model.keras").exists()
@@ -176,7 +181,7 @@ def test_the_loop_stops_at_the_first_non_finite_step_and_keeps_the_checkpoint_be
 
     monkeypatch.setattr(joint_training.JointTraining, "losses", diverging_at_index_4)
     run_dir = tmp_path / "run"
-    argv = _train_command(small_data, run_dir)[3:] + ["--checkpoint-every", "100"]
+    argv = _train_arguments(small_data, run_dir) + ["--checkpoint-every", "100"]
     assert main(argv) == 2
     assert "error: Step 5: g_loss became nan" in capsys.readouterr().err
     assert run_directory.Checkpoints(run_dir / "checkpoints", 1).latest().name == "step_3.weights.h5"
