@@ -1,7 +1,11 @@
 """How the tests are shared between pytest-xdist's processes (Makefile: --dist loadgroup
---no-loadscope-reorder): the files that take minutes go out first, and the tests of a file
-that share a module fixture go to one process together, so that the fixture is built once.
-Only pytest here, so that tests/test_scheduling.py can load it in a pytest of its own."""
+--no-loadscope-reorder): the files that take minutes go out first, and the tests that share
+a fixture built once (per file, or per session by a conftest.py) go to one process
+together, so that the fixture is built once. Only pytest here, so that
+tests/test_scheduling.py can load it in a pytest of its own."""
+
+import inspect
+import os
 
 import pytest
 
@@ -12,25 +16,41 @@ LONGEST_FIRST = ("test_recipe.py", "test_benchmarks.py", "test_jax_train.py", "t
                  "test_video_folder.py", "test_horizon_tuning.py", "test_distribution.py")
 
 
-def _uses_a_module_fixture(item):
-    """Whether the test uses a fixture built once per file (scope "module")."""
-    return any(definition.scope == "module"
-               for definitions in item._fixtureinfo.name2fixturedefs.values()
-               for definition in definitions)
+def _fixtures(item):
+    """The definitions of every fixture the test uses, directly or through other fixtures."""
+    return [definition for definitions in item._fixtureinfo.name2fixturedefs.values()
+            for definition in definitions]
+
+
+def _shared_group(item):
+    """The test's unit of work if it shares a fixture built once: "conftest:<names>" for
+    session fixtures of a conftest.py (used by several files; pytest's own session fixtures,
+    such as tmp_path_factory, build nothing to share), else its file's name for module
+    fixtures; None if it shares neither."""
+    session = sorted(definition.argname for definition in _fixtures(item)
+                     if definition.scope == "session"
+                     and os.path.basename(inspect.getsourcefile(definition.func)) == "conftest.py")
+    if session:
+        return "conftest:" + ",".join(session)
+    if any(definition.scope == "module" for definition in _fixtures(item)):
+        return item.path.name
+    return None
 
 
 # First, before pytest-xdist's own hook, which reads the xdist_group marks to name each
 # test's unit of work: a mark added after it is ignored.
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
-    """The longest files first, then the rest in their order. The tests of a file that use
-    its module fixtures are one unit of work (an xdist group), or each process would build
-    those fixtures again; every other test is a unit of its own, so that the processes share
-    even one file's tests."""
+    """The longest files first, then the rest in their order. The tests that use a session
+    fixture of a conftest.py, whatever their file, are one unit of work (an xdist group), and
+    so are the other tests of a file that use its module fixtures, or each process would
+    build those fixtures again; every other test is a unit of its own, so that the processes
+    share even one file's tests."""
     def rank(item):
         name = item.path.name
         return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
     items.sort(key=rank)  # stable: each file's tests keep their order
     for item in items:
-        if _uses_a_module_fixture(item):
-            item.add_marker(pytest.mark.xdist_group(item.path.name))
+        group = _shared_group(item)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))

@@ -1,6 +1,7 @@
 """How the suite is shared between pytest-xdist's processes (tests/scheduling.py), checked
-in a pytest of its own on a folder of made-up test files: a module fixture is built once,
-and a file's other tests go to whichever process is free."""
+in a pytest of its own on a folder of made-up test files: a module fixture, and a session
+fixture of a conftest.py used by several files, are built once, and a file's other tests go
+to whichever process is free."""
 
 import os
 import subprocess
@@ -26,6 +27,38 @@ SHARED = """
         _record(os.environ["RECORD_DIR"], "shared")
 """
 
+CONFTEST = """
+    import os
+    import pytest
+
+    from tests.scheduling import pytest_collection_modifyitems  # noqa: F401
+
+    @pytest.fixture(scope="session")
+    def exported_once():
+        with open(os.path.join(os.environ["RECORD_DIR"], "record.txt"), "a") as f:
+            f.write("exported " + os.environ["PYTEST_XDIST_WORKER"] + "\\n")
+"""
+
+# Two files use the session fixture, one of them through a module fixture of its own.
+USES_SESSION = """
+    import os
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def through_it(exported_once):
+        return exported_once
+
+    @pytest.mark.parametrize("i", range(2))
+    def test_directly(exported_once, i):
+        with open(os.path.join(os.environ["RECORD_DIR"], "record.txt"), "a") as f:
+            f.write("session " + os.environ["PYTEST_XDIST_WORKER"] + "\\n")
+
+    @pytest.mark.parametrize("i", range(2))
+    def test_through_a_module_fixture(through_it, i):
+        with open(os.path.join(os.environ["RECORD_DIR"], "record.txt"), "a") as f:
+            f.write("session " + os.environ["PYTEST_XDIST_WORKER"] + "\\n")
+"""
+
 ALONE = """
     import os
     import time
@@ -42,8 +75,9 @@ ALONE = """
 
 def _project(tmp_path):
     """A folder of test files whose conftest.py takes the suite's scheduling hooks."""
-    (tmp_path / "conftest.py").write_text(
-        "from tests.scheduling import pytest_collection_modifyitems  # noqa: F401\n")
+    (tmp_path / "conftest.py").write_text(textwrap.dedent(CONFTEST))
+    for name in ("test_export_like.py", "test_generate_like.py"):
+        (tmp_path / name).write_text(textwrap.dedent(USES_SESSION))
     (tmp_path / "test_shared.py").write_text(textwrap.dedent(SHARED))
     (tmp_path / "test_alone.py").write_text(textwrap.dedent(ALONE))
     (tmp_path / "test_recipe.py").write_text("def test_first():\n    pass\n")
@@ -57,7 +91,7 @@ def _pytest(tmp_path, env, *options):
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
 
 
-def test_a_module_fixture_is_built_once_and_other_tests_share_the_processes(tmp_path):
+def test_shared_fixtures_are_built_once_and_other_tests_share_the_processes(tmp_path):
     env = _project(tmp_path)
     result = _pytest(tmp_path, env, "-n", "2", "--dist", "loadgroup", "--no-loadscope-reorder")
     assert result.returncode == 0, result.stdout[-3000:]
@@ -66,6 +100,9 @@ def test_a_module_fixture_is_built_once_and_other_tests_share_the_processes(tmp_
     shared = {worker for what, worker in lines if what == "shared"}
     alone = {worker for what, worker in lines if what == "alone"}
     assert len(built) == 1 and shared == set(built), lines
+    exported = [worker for what, worker in lines if what == "exported"]
+    session = [worker for what, worker in lines if what == "session"]
+    assert len(exported) == 1 and len(session) == 8 and set(session) == set(exported), lines
     assert alone == {"gw0", "gw1"}, lines
 
 
