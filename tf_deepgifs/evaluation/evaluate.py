@@ -40,6 +40,7 @@ import tensorflow as tf
 from tf_deepgifs.data import arrays, ball_detector, bouncing_balls, pipeline, pixels, registry, splits
 from tf_deepgifs.evaluation import digit_identity, figures, ideal_sampler, metrics
 from tf_deepgifs.training import run_directory
+from tf_deepgifs.training.backends import TF_FUNCTION
 from tf_deepgifs.config import EvaluationConfig
 from tf_deepgifs.errors import UserError
 
@@ -85,7 +86,7 @@ def compiled_rollout(model, context_frames, horizon, frame_shape):
     signature = [tf.TensorSpec((None, context_frames) + tuple(frame_shape), tf.float32),
                  tf.TensorSpec((None, horizon, model.config.noise_dim), tf.float32)]
 
-    @tf.function(input_signature=signature)
+    @tf.function(input_signature=signature, **TF_FUNCTION)
     def rollout(context, noise):
         return tf.clip_by_value(model.rollout(context, horizon, noise, training=False), 0.0, 1.0)
 

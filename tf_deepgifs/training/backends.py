@@ -27,6 +27,11 @@ the two backends draw other numbers from the same distributions.
 import numpy as np
 
 UNIFORM_STREAMS = ("coin",)  # noise streams drawn uniform in [0, 1); the rest standard normal
+# tf.function's options for every compiled step and pass. Traced as plain Python, without
+# AutoGraph's rewriting, as Keras' own trainer traces its steps (`do_not_convert`): the
+# stages' code has no Python control flow on tensors, and the rewriting is a share of
+# every trace's time.
+TF_FUNCTION = {"autograph": False}
 
 
 def make_backend(stage, devices):
@@ -49,9 +54,9 @@ class TensorFlowBackend:
         self.replicas = self.strategy.num_replicas_in_sync
         replica_step = self._replica_step
         if stage.jit_compile:
-            replica_step = tf.function(replica_step, jit_compile=True)
+            replica_step = tf.function(replica_step, jit_compile=True, **TF_FUNCTION)
 
-        @tf.function
+        @tf.function(**TF_FUNCTION)
         def distributed(batch, step):
             values = self.strategy.run(replica_step, args=(batch, step))
             return {name: self.strategy.reduce("MEAN", value, axis=None)
@@ -118,7 +123,7 @@ class TensorFlowBackend:
         """`function` (of arrays) compiled; it sees the variables as they are when called."""
         import tensorflow as tf
 
-        compiled = tf.function(function, reduce_retracing=True)
+        compiled = tf.function(function, reduce_retracing=True, **TF_FUNCTION)
         return lambda *args: _to_numpy(compiled(*args))
 
     def start(self):
