@@ -134,7 +134,7 @@ def untrained_export(folder, tiny, log):
     run_directory.write_config(folder, config, "paper")
     network = run_directory.build_model(config, (20, 64, 64, 1))
     run_directory.Checkpoints(os.path.join(folder, "checkpoints"), 1).save(network, 0)
-    run(["-m", "tf_deepgifs", "export", "--run-dir", folder], log)
+    exporter.export_run(folder, log=log)  # what `python -m tf_deepgifs export` runs
     legacy = os.path.join(folder, "export", "legacy")
     os.makedirs(legacy)
     properties = exporter.legacy_metadata(exporter.metadata(config, "paper"))
