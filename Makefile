@@ -4,7 +4,10 @@
 #        TEST_WORKERS=N runs the tests in N processes (default 2)
 #   make data DATASET=bouncing_balls   build a dataset with `tfds build` (or moving_mnist)
 #   make train DATASET=bouncing_balls  build the dataset if missing, then train
-#        PRESET=paper|improved|smoke, ARGS="--epochs 5 ..." (any config field, see --help)
+#        PRESET=staged (the default: the paper's model trained by stages, an autoencoder on
+#        single frames then the LSTM in its latent space, under an hour on 2 cores) |
+#        paper (the paper's joint training and objective) | improved | smoke,
+#        ARGS="--dynamics-steps 8000 ..." (any config field, see --help)
 #        BACKEND=jax trains with the JAX trainer (Bouncing Balls, simulated in-process)
 #   make export RUN=runs/bouncing_balls-paper   the run's generator as SavedModel and ONNX,
 #        verified (RUN defaults to the run `make train` with the same DATASET and PRESET writes)
@@ -27,11 +30,12 @@
 
 PYTHON ?= python3
 DATASET ?= bouncing_balls
-PRESET ?= paper
+PRESET ?= staged
 BACKEND ?= tensorflow
 ARGS ?=
 RUN ?= runs/$(subst /,-,$(DATASET))-$(PRESET)
-PRETRAINED_DIR = pretrained/$(subst /,-,$(DATASET))-$(PRESET)
+# The staged preset makes the paper's model (K = 1), so its shipped counterpart is paper's.
+PRETRAINED_DIR = pretrained/$(subst /,-,$(DATASET))-$(if $(filter staged,$(PRESET)),paper,$(PRESET))
 # The shipped generator: generator.onnx, or a legacy generator_fixed.onnx where that is all there is.
 PRETRAINED = $(firstword $(wildcard $(PRETRAINED_DIR)/generator.onnx $(PRETRAINED_DIR)/generator_fixed.onnx) \
                          $(PRETRAINED_DIR)/generator.onnx)
@@ -47,7 +51,7 @@ INSTALLED := $(VENV)/.installed
 DATA_ARGS = --dataset $(DATASET) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) \
             $(if $(MANUAL_DIR),--manual-dir $(MANUAL_DIR))
 
-.PHONY: venv test test-fast web web-deps reproduce data train export evaluate tune generate bench clean-venv
+.PHONY: venv test test-fast web web-deps reproduce data train export evaluate tune generate readme-gif bench clean-venv
 
 venv: $(INSTALLED)
 
@@ -96,6 +100,15 @@ evaluate: $(INSTALLED)
 
 tune: $(INSTALLED)
 	$(PY) -m tf_deepgifs tune --from-run $(RUN) --run-dir $(TUNED) $(ARGS)
+
+# README's picture: the shipped improved generator continuing the shipped seed, made by the
+# runner users run (tests/test_pretrained.py checks it is what the shipped files make).
+README_GIF = docs/deepgifs.gif
+README_GIF_MODEL = $(firstword $(wildcard pretrained/bouncing_balls-improved/generator.onnx \
+                                          pretrained/bouncing_balls-improved/generator_fixed.onnx))
+readme-gif: $(INSTALLED)
+	$(PY) -m export.generate --model $(README_GIF_MODEL) --seed pretrained/seeds/balls.gif \
+	    --deterministic --out $(README_GIF)
 
 generate: $(INSTALLED)
 	$(if $(SEED),,$(error give the seed image(s): make generate SEED=path/to/image.png))

@@ -30,6 +30,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 from tf_deepgifs.data import bouncing_balls  # noqa: E402
 from tf_deepgifs.evaluation import figures  # noqa: E402
+from tf_deepgifs.training import staged_training  # noqa: E402
 
 FIGURES = pathlib.Path("results")
 SUMMARY_METRICS = ("psnr", "ssim", "right_count", "centre_error", "apart_kept",
@@ -76,46 +77,57 @@ def lineage(run):
     return lineage(run["source"]) + [run] if "source" in run else [run]
 
 
-def plot_training(runs, path):
-    """Training losses and the validation rollout MSE against steps, both runs; a third
-    panel for horizon tuning where a run was tuned (stages one after another in steps)."""
-    tuned = {name: run for name, run in runs.items() if "tuning" in run}
-    figure, panels = plt.subplots(1, 3 if tuned else 2, figsize=(16 if tuned else 11, 4))
-    left, right = panels[:2]
-    for name, run in runs.items():
-        run = lineage(run)[0]
-        steps = [h["step"] for h in run["train"]]
-        left.plot(steps, [h["prediction"] for h in run["train"]], label=f"{name}: prediction (train)")
-        left.plot(steps, [h["reconstruction"] for h in run["train"]], alpha=0.6,
-                  label=f"{name}: reconstruction (train)")
-        right.plot([h["step"] for h in run["validation"]], [h["rollout"] for h in run["validation"]],
-                   "-o", label=f"{name}: free rollout (validation)")
-        right.axvline(run["best"]["step"], linestyle=":", color=right.lines[-1].get_color())
-    left.set_yscale("log")
-    titles = [(left, "training losses (MSE, pixels in [-1, 1])"),
-              (right, "validation rollout MSE; dotted: the selected step")]
-    for name, run in tuned.items():
-        tuning = panels[2]
-        rollout = tuning.twinx()  # pixels: a scale 30 times smaller than the latents'
-        offset = 0
-        for stage, tuned_run in enumerate(lineage(run)[1:]):
-            feedback = tuned_run["tuning"].get("feedback", "latent")
-            steps = [offset + h["step"] for h in tuned_run["validation"]]
-            tuning.plot(steps, [h["latent"] for h in tuned_run["validation"]], "-s",
-                        color=f"C{2 + 2 * stage}",
-                        label=f"{name}, {feedback} feedback: latent MSE (validation, left axis)")
-            rollout.plot(steps, [h["rollout"] for h in tuned_run["validation"]], "-o",
-                         color=f"C{1 + 2 * stage}",
-                         label=f"{name}, {feedback} feedback: rollout MSE (validation, right axis)")
-            tuning.axvline(offset + tuned_run["best"]["step"], linestyle=":", color="gray")
-            offset += tuned_run["train"][-1]["step"]
-        rollout.legend(fontsize=8, loc="upper center")
-        titles.append((tuning, "horizon tuning (encoder, decoder frozen); dotted: selected"))
-    for axes, title in titles:
-        axes.set_xlabel("step")
+def is_autoencoder(run):
+    """Whether `run` is a staged run's first stage (its autoencoder folder)."""
+    return run["dir"].name == staged_training.AUTOENCODER_DIR
+
+
+def stage_minutes(run):
+    """Minutes the stage trained (its last logged time)."""
+    return max(h.get("seconds", 0.0) for h in run["train"] + run["validation"]) / 60
+
+
+def validation_seconds(run):
+    """Seconds of training before each validation of a stage: its own record, or (logs
+    written before validations recorded it) that of the last training line before it."""
+    seconds = []
+    for line in run["validation"]:
+        before = [h["seconds"] for h in run["train"] if h["step"] <= line["step"]]
+        seconds.append(line.get("seconds", before[-1] if before else 0.0))
+    return seconds
+
+
+def plot_validation_by_minutes(runs, path):
+    """What a shorter or longer run buys: each model's validation measures against the
+    minutes of training that led to them, its stages one after another (the autoencoder's
+    reconstructions, then the dynamics' rollouts from the validation seeds)."""
+    figure, panels = plt.subplots(1, 3, figsize=(16, 4))
+    shown_dirs = set()
+    for index, (name, run) in enumerate(runs.items()):
+        offset = 0.0
+        for stage in lineage(run):
+            rows = stage["validation"]
+            minutes = [offset + seconds / 60 for seconds in validation_seconds(stage)]
+            if is_autoencoder(stage):
+                if stage["dir"] not in shown_dirs:
+                    panels[0].plot(minutes, [h["region_centre_error"] for h in rows], "-o",
+                                   markersize=3, label=f"{name}: autoencoder")
+            elif "rollout" in rows[0]:
+                label = f"{name}: {stage['dir'].name}"
+                panels[1].plot(minutes, [h.get("centre_error") for h in rows], "-o",
+                               color=f"C{index}", markersize=3, label=label)
+                panels[2].plot(minutes, [h.get("right_count") for h in rows], "-o",
+                               color=f"C{index}", markersize=3, label=label)
+            shown_dirs.add(stage["dir"])
+            offset += stage_minutes(stage)
+    titles = ("autoencoder: reconstructed balls' centre error (regions, px)",
+              "rollouts: mean centre error (px)", "rollouts: right ball count")
+    for axes, title in zip(panels, titles):
+        axes.set_xlabel("minutes of training (stages one after another)")
         axes.set_title(title, fontsize=10)
         axes.grid(alpha=0.3)
         axes.legend(fontsize=8)
+    panels[0].set_yscale("log")
     figure.tight_layout()
     figure.savefig(path, dpi=DPI)
     plt.close(figure)
@@ -163,11 +175,34 @@ def summary_rows(run):
 
 
 def target_lines(runs):
-    """The targets as a table: each with what was measured and whether it is met.
+    """The targets as a table: each with what was measured and whether it is met."""
+    return targets_table([(target, measured, verdict(met))
+                          for rows in model_targets(runs).values()
+                          for target, measured, met in rows])
+
+
+def model_targets(runs):
+    """{model: [(target, measured, met)]} for each model of `runs` that has targets.
 
     Two detectors measure the balls: ours (`detect`, which splits touching balls by
-    k-means) and the regions as they are (`regions`), which hides no fused ball."""
-    improved, paper = runs["improved"], runs["paper"]
+    k-means) and the regions as they are (`regions`), which hides no fused ball. The
+    regions decide each target; ours is reported beside them."""
+    targets = {"paper": paper_target_rows(runs["paper"]),
+               "improved": improved_target_rows(runs["improved"])}
+    if "stochastic" in runs:
+        targets["stochastic"] = stochastic_target_rows(runs["stochastic"], runs["paper"])
+    if "digits" in runs:
+        targets["digits"] = digits_target_rows(runs["digits"])
+    return targets
+
+
+def paper_target_rows(paper):
+    plausible = np.nanmean(curve(paper, "model", "plausible"))
+    return [("paper: every generated frame plausible without the truth, at least 99.5% of "
+             "frames", f"{plausible:.2%}", bool(plausible >= 0.995))]
+
+
+def improved_target_rows(improved):
     psnr, base = curve(improved, "model", "psnr"), curve(improved, "baseline", "psnr")
     above = int(np.sum(psnr > base))
     centre = curve(improved, "model", "centre_error")
@@ -175,20 +210,17 @@ def target_lines(runs):
     fifth = min(5, len(centre)) - 1  # generated frame 5 (a shorter horizon: its last)
     apart = np.nanmean(curve(improved, "model", "apart_kept"))
     count = np.nanmean(curve(improved, "model", "right_count"))
-    plausible = np.nanmean(curve(paper, "model", "plausible"))
-
     rows = [
         ("improved: where the truth shows every ball apart, so does the generated frame "
          "(regions as they are), at least 98% of those frames",
-         f"{apart:.2%} (our detector's right count: {count:.2%})", verdict(apart >= 0.98)),
-        (f"improved: mean centre error under 1.5 px at generated frame {fifth + 1}",
-         f"{centre[fifth]:.2f} px (regions: {regions[fifth]:.2f} px)", verdict(centre[fifth] < 1.5)),
-        ("improved: mean centre error under 4 px at the last frame",
-         f"{centre[-1]:.2f} px (regions: {regions[-1]:.2f} px)", verdict(centre[-1] < 4)),
+         f"{apart:.2%} (our detector's right count: {count:.2%})", bool(apart >= 0.98)),
+        (f"improved: mean centre error (regions) under 1.5 px at generated frame {fifth + 1}",
+         f"{regions[fifth]:.2f} px (our detector: {centre[fifth]:.2f} px)",
+         bool(regions[fifth] < 1.5)),
+        ("improved: mean centre error (regions) under 4 px at the last frame",
+         f"{regions[-1]:.2f} px (our detector: {centre[-1]:.2f} px)", bool(regions[-1] < 4)),
         ("improved: PSNR above the copy-last-frame baseline at every generated frame",
-         f"above at {above} of {len(psnr)}", verdict(above == len(psnr))),
-        ("paper: every generated frame plausible without the truth, at least 99.5% of frames",
-         f"{plausible:.2%}", verdict(plausible >= 0.995)),
+         f"above at {above} of {len(psnr)}", above == len(psnr)),
     ]
     long = (improved["report"].get("long") or {}).get("summary")
     if long:
@@ -196,16 +228,12 @@ def target_lines(runs):
         rows += [
             (f"improved, {long['frames']} generated frames: plausible in at least 97% of the "
              "last tenth", f"{long['plausible_last_tenth']:.2%}",
-             verdict(long["plausible_last_tenth"] >= 0.97)),
+             bool(long["plausible_last_tenth"] >= 0.97)),
             ("improved, the same: mean ball speed over the second half within 15% of the "
              "truth's", f"{ratio:.3f} x the truth's ({long['speed_second_half']:.2f} against "
-             f"{long['true_speed_second_half']:.2f} px a frame)", verdict(abs(ratio - 1) <= 0.15)),
+             f"{long['true_speed_second_half']:.2f} px a frame)", bool(abs(ratio - 1) <= 0.15)),
         ]
-    if "stochastic" in runs:
-        rows += stochastic_target_rows(runs["stochastic"], paper)
-    if "digits" in runs:
-        rows += digits_target_rows(runs["digits"])
-    return targets_table(rows)
+    return rows
 
 
 def targets_table(rows):
@@ -240,40 +268,65 @@ def stochastic_target_rows(run, paper):
         rows.append((f"stochastic: best-of-{samples} mean centre error within 1.25 x the ideal "
                      f"sampler's at generated frame {frame}",
                      f"{best:.2f} px against {ideal:.2f} px: {ratio:.2f} x{compared}",
-                     verdict(ratio <= 1.25)))
+                     bool(ratio <= 1.25)))
     every = np.nanmean(curve(run, "samples", "plausible"))
     deterministic = np.nanmean(curve(run, "model", "plausible"))
     rows += [
         (f"stochastic: every sample plausible, at least 98% of all frames of all {samples} "
-         "samples", f"{every:.2%}", verdict(every >= 0.98)),
+         "samples", f"{every:.2%}", bool(every >= 0.98)),
         ("stochastic: the deterministic rollout (zero noise) plausible in at least 98% of frames",
-         f"{deterministic:.2%}", verdict(deterministic >= 0.98)),
+         f"{deterministic:.2%}", bool(deterministic >= 0.98)),
     ]
     return rows
 
 
+DIGITS_IDENTITY_FLOORS = {1: 0.80, 5: 0.70, 10: 0.60, 17: 0.50}  # generated frame: least identity
+
+
 def digits_target_rows(run):
-    """Moving digits: identity and PSNR above the copy-last-frame baseline at every frame."""
-    rows = []
+    """Moving digits: identity above its floors at frames 1, 5, 10 and 17; identity, SSIM
+    and PSNR above the copy-last-frame baseline at every generated frame."""
+    identity = curve(run, "model", "identity")
+    floors = {frame: floor for frame, floor in DIGITS_IDENTITY_FLOORS.items()
+              if frame <= len(identity)}
+    rows = [("digits: identity at generated frames " + ", ".join(map(str, floors))
+             + " at least " + ", ".join(f"{f:.2f}" for f in floors.values()),
+             ", ".join(f"{identity[frame - 1]:.3f}" for frame in floors),
+             all(identity[frame - 1] >= floor for frame, floor in floors.items()))]
     for metric, name in (("identity", "digits read as their own label at their true places"),
-                         ("psnr", "PSNR")):
+                         ("ssim", "SSIM"), ("psnr", "PSNR")):
         model, base = curve(run, "model", metric), curve(run, "baseline", metric)
         above = int(np.sum(model > base))
         rows.append((f"digits: {name} above the copy-last-frame baseline at every generated "
                      "frame", f"above at {above} of {len(model)} (frame 1: {model[0]:.3g} "
                      f"against {base[0]:.3g}; last: {model[-1]:.3g} against {base[-1]:.3g})",
-                     verdict(above == len(model))))
+                     above == len(model)))
     return rows
 
 
-def training_lines(name, run):
-    """The training table's rows of a run: its training, then each horizon tuning."""
-    stages = lineage(run)
-    if len(stages) == 1:
-        return [training_line(name, run)]
-    return [training_line(f"{name}: training", stages[0])] + [
-        tuning_line(f"{name}: horizon tuning" + (f" {number}" if len(stages) > 2 else ""), stage)
-        for number, stage in enumerate(stages[1:], start=1)]
+def training_table(runs):
+    """The training table's rows: every stage of every model once, in the order trained,
+    each named by its model and kind ("improved: horizon tuning 2"); a one-stage model by
+    its name alone."""
+    rows, listed = [], set()
+    for name, run in runs.items():
+        stages = lineage(run)
+        tunings = [stage for stage in stages if stage_name(stage) == "horizon tuning"]
+        for stage in stages:
+            if stage["dir"] in listed:
+                continue
+            listed.add(stage["dir"])
+            label = stage_name(stage)
+            if label == "horizon tuning" and len(tunings) > 1:
+                label += f" {tunings.index(stage) + 1}"
+            rows.append(training_line(name if len(stages) == 1 else f"{name}: {label}", stage))
+    return rows
+
+
+def stage_name(run):
+    if is_autoencoder(run):
+        return "autoencoder"
+    return "horizon tuning" if "tuning" in run else "training"
 
 
 GENERATING = {"frames": "generating through frames", "latent": "generating from latents"}
@@ -288,25 +341,51 @@ def training_sequences(config):
     return dict(digits.Builder.BUILDER_CONFIGS[0].split_sizes)["train"]
 
 
-def tuning_line(name, run):
-    tuning, last = run["tuning"], run["train"][-1]
-    generating = GENERATING[run["config"]["model"].get("generation_feedback", "frames")]
-    return (f"| {name} | {run['config']['preset']} | horizon tuning "
-            f"({tuning.get('feedback', 'latent')} feedback, {generating}) | "
-            f"{run['config']['train']['context_frames']} | `{shown(tuning['source_weights'])}` | "
-            f"{last['step']} | {last['step'] * tuning['batch_size'] / (tuning['training_sequences'] or training_sequences(run['config'])):.1f} | "
-            f"{last['seconds'] / 60:.1f} | {run['best']['step']} | {run['best']['rollout']:.4f} |")
-
-
 def training_line(name, run):
+    """A training-table row of one stage: a joint training, an autoencoder or a tuning."""
+    if is_autoencoder(run):
+        return autoencoder_line(name, run)
+    if "tuning" in run:
+        return tuning_line(name, run)
     t = run["config"]["train"]
     last = run["train"][-1]
     steps = last["step"]
     start = f"`{shown(t['init_weights'])}`" if t.get("init_weights") else "random"
     return (f"| {name} | {run['config']['preset']} | {t['mode']} | {t['context_frames']} | "
             f"{start} | {steps} | {steps * t['batch_size'] / training_sequences(run['config']):.1f} | "
-            f"{last['seconds'] / 60:.1f} | "
-            f"{run['best']['step']} | {run['best']['rollout']:.4f} |")
+            f"{stage_minutes(run):.1f} | "
+            f"{run['best']['step']} | rollout MSE {run['best']['rollout']:.4f} |")
+
+
+def autoencoder_line(name, run):
+    """The staged method's first stage: single frames of the training sequences."""
+    config, last = run["config"], run["train"][-1]
+    frames = (config["dynamics"]["training_sequences"] or training_sequences(config)) * \
+        config["data"]["num_frames"]
+    epochs = last["step"] * config["autoencoder"]["batch_size"] / frames
+    return (f"| {name} | {config['preset']} | autoencoder on single frames | - | random | "
+            f"{last['step']} | {epochs:.1f} | {stage_minutes(run):.1f} | {run['best']['step']} | "
+            f"{reconstruction_measures(run['best'])} |")
+
+
+def reconstruction_measures(values):
+    """An autoencoder validation's measures: PSNR, and the balls' centres where measured."""
+    text = f"PSNR {values['psnr']:.1f} dB"
+    if "region_centre_error" in values:
+        text += f", reconstructed centres {values['region_centre_error']:.2f} px (regions)"
+    return text
+
+
+def tuning_line(name, run):
+    tuning, last = run["tuning"], run["train"][-1]
+    generating = GENERATING[run["config"]["model"].get("generation_feedback", "frames")]
+    sequences = tuning["training_sequences"] or training_sequences(run["config"])
+    return (f"| {name} | {run['config']['preset']} | horizon tuning "
+            f"({tuning.get('feedback', 'latent')} feedback, {generating}) | "
+            f"{run['config']['train']['context_frames']} | `{shown(tuning['source_weights'])}` | "
+            f"{last['step']} | {last['step'] * tuning['batch_size'] / sequences:.1f} | "
+            f"{stage_minutes(run):.1f} | {run['best']['step']} | "
+            f"rollout MSE {run['best']['rollout']:.4f} |")
 
 
 def stage_lines(stages):
@@ -389,7 +468,8 @@ def digits_lines(run, with_targets=False):
         shutil.copyfile(run["dir"] / "evaluation" / figure, FIGURES / f"digits_{figure}")
     for metric in ("psnr", "identity"):
         plot_variants(run, metric, variants, FIGURES / f"digits_{metric}.png")
-    targets = targets_table(digits_target_rows(run)) + [""] if with_targets else []
+    targets = targets_table([(target, measured, verdict(met)) for target, measured, met
+                             in digits_target_rows(run)]) + [""] if with_targets else []
     return [
         f"{DIGITS_HEADING} (scikit-learn's digits: a Moving MNIST stand-in, not MNIST)", "",
         *targets,
@@ -407,10 +487,41 @@ def digits_lines(run, with_targets=False):
         "![digits identity](results/digits_identity.png)", ""]
 
 
-def write_results(runs, out, command, notes="", stages=None):
+def shipping_lines(runs, published):
+    """What pretrained/ holds after the recipe: each model's stages and objectives, and
+    whether this recipe's generator replaced the folder's file (it does only when every
+    target of the model is met)."""
+    lines = ["## What ships", "",
+             "| model | stages, each with its objective | published by this recipe |",
+             "| --- | --- | --- |"]
+    for name, run in runs.items():
+        stages = "; ".join(f"{stage_name(stage)}: {objective(stage)}" for stage in lineage(run))
+        shipped = ("yes" if name in published else
+                   "no: it misses a target, so its pretrained/ folder keeps the file it had")
+        lines.append(f"| {name} | {stages} | {shipped} |")
+    return lines + [""]
+
+
+def objective(run):
+    """What a stage minimised, in a few words."""
+    config = run["config"]
+    if is_autoencoder(run):
+        return (f"reconstruction MSE + {config['train']['lambda_kl']:g} x KL on single frames "
+                "(the paper's VAE terms)")
+    if "tuning" in run:
+        tuning = run["tuning"]
+        if config["model"].get("mixture_components"):
+            return "negative log-likelihood of the next latent under the mixture readout"
+        return (f"latent MSE over the horizon ({tuning.get('feedback', 'latent')} feedback) "
+                "+ the first predicted frame's image MSE")
+    return f"the paper's losses, jointly ({config['train']['mode']}, with the discriminator)"
+
+
+def write_results(runs, out, command, notes="", stages=None, published=None):
     FIGURES.mkdir(exist_ok=True)
     balls = {name: runs[name] for name in BOUNCING_BALLS}
-    plot_training(balls, FIGURES / "training_curves.png")
+    plot_validation_by_minutes({name: run for name, run in runs.items() if name != "digits"},
+                               FIGURES / "training_curves.png")
     for metric in PLOTTED_METRICS:
         plot_by_frame(balls, metric, FIGURES / f"{metric}_by_frame.png")
     for name, run in balls.items():
@@ -427,17 +538,20 @@ def write_results(runs, out, command, notes="", stages=None):
         "",
         *target_lines(runs),
         "",
+        *(shipping_lines(runs, published) if published is not None else []),
         notes.strip(),
         "",
         *(stage_lines(stages) if stages else []),
         "## Training",
         "",
-        "| model | preset | mode | K | initialised from | steps | epochs | minutes | selected step "
-        "| validation rollout MSE |",
+        "| stage | preset | mode | K | initialised from | steps | epochs | minutes | selected step "
+        "| validation at the selected step |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-        *(line for name, run in runs.items() for line in training_lines(name, run)),
+        *training_table(runs),
         "",
-        "![training curves](results/training_curves.png)",
+        "Validation (the first 500 validation sequences) against minutes of training:",
+        "",
+        "![validation against minutes](results/training_curves.png)",
         "",
         "## Bouncing Balls: test split",
         "",
@@ -524,6 +638,9 @@ def main():
     parser.add_argument("--notes", help="a Markdown file copied in after the targets")
     parser.add_argument("--out", default="RESULTS.md")
     parser.add_argument("--stages", help="results/reproduce.py's stages.json, for the stages' times")
+    parser.add_argument("--published", default=None,
+                        help="the models (comma-separated) whose generators this recipe "
+                        "published into pretrained/; RESULTS.md says which shipped")
     parser.add_argument("--into", help="an existing RESULTS.md whose moving digits section "
                         "(with its targets) alone is written from --digits, the rest kept")
     args = parser.parse_args()
@@ -541,9 +658,11 @@ def main():
     runs.update({name: read_run(path) for name, path in
                  (("stochastic", args.stochastic), ("digits", args.digits)) if path})
     notes = pathlib.Path(args.notes).read_text() if args.notes else ""
-    command = " ".join(shown(a) if pathlib.Path(a).exists() else a for a in sys.argv[1:])
+    command = " ".join(shown(a) if a and pathlib.Path(a).exists() else a for a in sys.argv[1:])
     stages = json.loads(pathlib.Path(args.stages).read_text()) if args.stages else None
-    write_results(runs, args.out, "python results/make_results.py " + command, notes, stages)
+    published = None if args.published is None else [m for m in args.published.split(",") if m]
+    write_results(runs, args.out, "python results/make_results.py " + command, notes, stages,
+                  published)
     print(f"Wrote {args.out} and the figures in {FIGURES}/.")
 
 

@@ -31,6 +31,7 @@ RECIPE = REPO / "results" / "recipe.toml"
 STAGES_FILE = "stages.json"
 UNFINISHED_FILE = "stages.unfinished.json"
 JAX_CACHE = "jax_cache"  # JAX's compiled programs, for stages run under JAX
+NETWORKS_FILE = "networks.keras"  # a published model's networks, beside generator.onnx
 PROGRESS_EVERY_SECONDS = 60  # how often a running stage's time is saved: a kill loses less
 
 
@@ -149,29 +150,55 @@ def wait_reporting(process, on_progress, every=None):
 
 
 def publish(stage, places, record, log):
-    """Copies each exported generator into <out>/pretrained/<its folder>/ (in place of a
-    legacy file there) and writes <out>/RESULTS.md from the runs (results/make_results.py,
-    each entry's model its --<model> run)."""
+    """Writes <out>/RESULTS.md from the runs (results/make_results.py, each entry's model
+    its --<model> run), and copies into <out>/pretrained/<its folder>/ the exported
+    generator (generator.onnx, in place of a legacy file there) and the selected networks
+    (networks.keras) of each model that meets every one of its targets; the others leave
+    their folder as it was, and RESULTS.md says so."""
     out = pathlib.Path(places["out"])
-    runs = {}
+    runs = {entry["model"]: pathlib.Path(fill(entry["run"], places)) for entry in stage["publish"]}
+    for run in runs.values():
+        if not (run / "export" / "generator.onnx").exists():
+            raise RecipeError(f"{run / 'export' / 'generator.onnx'} does not exist: export "
+                              f"{run} first.")
+    met = targets_met(runs)
     for entry in stage["publish"]:
-        run = pathlib.Path(fill(entry["run"], places))
-        source = run / "export" / "generator.onnx"
-        if not source.exists():
-            raise RecipeError(f"{source} does not exist: export {run} first.")
+        model, run = entry["model"], runs[entry["model"]]
         folder = out / "pretrained" / entry["pretrained"]
+        if not met.get(model, False):
+            log(f"Not published: {model} misses its targets (RESULTS.md); {folder} stays.")
+            continue
         folder.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, folder / "generator.onnx")
+        shutil.copyfile(run / "export" / "generator.onnx", folder / "generator.onnx")
+        shutil.copyfile(selected_weights(run), folder / NETWORKS_FILE)
         (folder / "generator_fixed.onnx").unlink(missing_ok=True)  # the legacy file it replaces
-        log(f"Published {folder / 'generator.onnx'}.")
-        runs[entry["model"]] = str(run)
+        log(f"Published {folder / 'generator.onnx'} and {folder / NETWORKS_FILE}.")
+    published = [model for model in runs if met.get(model, False)]
     arguments = [str(REPO / "results" / "make_results.py"),
-                 *(a for model, run in runs.items() for a in (f"--{model}", run)),
+                 *(a for model, run in runs.items() for a in (f"--{model}", str(run))),
+                 "--published", ",".join(published),
                  "--stages", str(record.path),
                  "--notes", str(REPO / "results" / "notes.md"), "--out", str(out / "RESULTS.md")]
     result = subprocess.run([sys.executable, *arguments], cwd=out)
     if result.returncode != 0:
         raise RecipeError("results/make_results.py failed; see above.")
+
+
+def targets_met(runs):
+    """{model: whether every target of it is met}, from the runs' evaluation reports, as
+    RESULTS.md's targets table decides them."""
+    sys.path.insert(0, str(REPO / "results"))
+    import make_results
+
+    read = {model: make_results.read_run(run) for model, run in runs.items()}
+    return {model: all(met for _, _, met in rows)
+            for model, rows in make_results.model_targets(read).items()}
+
+
+def selected_weights(run):
+    """The networks file the run's export was made from (its verification record)."""
+    record = json.loads((run / "export" / "verification.json").read_text())
+    return REPO / record["weights"]
 
 
 def reproduce(recipe_path, runs=None, out=REPO, stages=None, tiny=False, log=print,

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from tf_deepgifs.data import ball_detector, bouncing_balls, splits
+from tf_deepgifs.data import bouncing_balls, splits
+from tf_deepgifs.metrics import ball_detector
 
 PIXELS_PER_UNIT = 64 / bouncing_balls.BallPhysics().box_size
 

@@ -268,7 +268,16 @@ def test_tune_writes_a_run_that_evaluate_takes_with_the_source_encoder(source_ru
                      "--limit", 4, "--samples", 0, "--strips", 0, "--batch-size", 4,
                      "--long-frames", 8, "--long-sequences", 2)
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
-    assert (tuned / "evaluation" / "report.json").exists()
+    report = json.loads((tuned / "evaluation" / "report.json").read_text())
+    assert report["weights"] == str(tuned / "best.keras") and report["sequences"] == 4
+    # The evaluation measured the tuned networks generating as tuned (from their latents),
+    # not the source's: its MSE per frame is the tuned model's own rollout's.
+    config = Config.from_dict(json.loads((tuned / "config.json").read_text()))
+    test = arrays.load(config.data, "test", 4, lambda line: None)["video"]
+    videos = pixels.from_uint8(test)
+    generated = np.asarray(result_model.rollout(videos[:, :CONTEXT], videos.shape[1] - CONTEXT))
+    mse = np.mean(np.square(generated - videos[:, CONTEXT:]), axis=(0, 2, 3, 4))
+    np.testing.assert_allclose(report["curves"]["model"]["mse"]["mean"], mse, rtol=1e-4, atol=1e-6)
 
 
 def _tune_here(*args):

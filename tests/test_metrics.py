@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_deepgifs.evaluation import metrics
+from tf_deepgifs.metrics import images as metrics
 
 
 def _videos(batch=2, frames=3, seed=0):

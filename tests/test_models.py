@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from tests.tiny import TINY_MODEL, ball_pixels, ball_videos, started_joint_training
+from tf_deepgifs.data import pixels
 from tf_deepgifs.config import Config, DataConfig, ModelConfig, TrainConfig
 from tf_deepgifs.models import Decoder, DeepGIF, Discriminator, Encoder, Predictor
 
@@ -82,11 +83,23 @@ def _tiny_model(model_config=TINY_MODEL):
 
 
 def test_deepgif_generates_the_frames_after_the_context():
-    model = _tiny_model()
+    model = _tiny_model()  # K = 2, the paper's generation: each frame re-encoded
     videos = ball_videos(batch=3, frames=6)
     generated = model(videos)
-    assert generated.shape == (3, 4, 64, 64, 1)
-    np.testing.assert_allclose(model.rollout(videos[:, :2], 4), generated, atol=1e-6)
+    # By hand from the networks alone: the context's encoder means read by the LSTM, then
+    # each predicted latent decoded and the decoded frame's encoder mean read next.
+    mean, _, _ = model.encode_sequence(videos[:, :2], np.zeros((3, 2, 6), np.float32), training=False)
+    state = model.predictor.initial_state(3)
+    for k in range(2):
+        latent, state = model.predictor.step(mean[:, k], state)
+    expected = []
+    for _ in range(4):
+        frame = model.decode_latents(latent)
+        expected.append(frame)
+        encoded, _ = model.encoder(pixels.to_network_range(frame), training=False)
+        latent, state = model.predictor.step(encoded, state)
+    np.testing.assert_allclose(generated, np.stack(expected, axis=1), atol=1e-5)
+    assert not np.allclose(generated[:, 0], generated[:, -1], atol=1e-3)  # it moves on
 
 
 def test_latent_feedback_generates_from_the_predicted_latents_alone(tmp_path):
@@ -163,3 +176,39 @@ def test_after_importing_tf_deepgifs_keras_loads_a_runs_model(tmp_path):
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["DeepGIF", "2"]
+
+
+def test_a_normalising_predictor_reads_and_writes_latents_in_their_own_scale():
+    """With `latent_normalization`, the LSTM reads (z - mean) / std and its readout is
+    scaled back: the same cell and readout as a plain predictor's, on standardised latents."""
+    config = dataclasses.replace(TINY_MODEL, latent_normalization=True)
+    normalising, plain = Predictor(config), Predictor(TINY_MODEL)
+    normalising.build((None, 6))
+    plain.build((None, 6))
+    plain.cell.set_weights(normalising.cell.get_weights())
+    plain.readout.set_weights(normalising.readout.get_weights())
+    rng = np.random.default_rng(3)
+    latents = (5.0 + 4.0 * rng.standard_normal((500, 6))).astype(np.float32)
+    normalising.set_latent_statistics(latents.reshape(50, 10, 6))
+    np.testing.assert_allclose(normalising.latent_mean, latents.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(normalising.latent_std, latents.std(0), rtol=1e-5)
+
+    read = latents[:3]
+    scaled = (read - latents.mean(0)) / latents.std(0)
+    state = normalising.initial_state(3)
+    got, got_state = normalising.step(read, state)
+    expected, expected_state = plain.step(scaled, state)
+    np.testing.assert_allclose(got, np.asarray(expected) * latents.std(0) + latents.mean(0),
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got_state[0], expected_state[0], atol=1e-6)
+
+
+def test_normalisation_statistics_are_saved_with_the_model(tmp_path):
+    model = _tiny_model(dataclasses.replace(TINY_MODEL, latent_normalization=True))
+    model.predictor.set_latent_statistics(np.arange(60, dtype=np.float32).reshape(10, 6))
+    model.save(tmp_path / "model.keras")
+    reloaded = keras.saving.load_model(tmp_path / "model.keras")
+    np.testing.assert_array_equal(reloaded.predictor.latent_mean, model.predictor.latent_mean)
+    np.testing.assert_array_equal(reloaded.predictor.latent_std, model.predictor.latent_std)
+    videos = ball_videos(batch=2, frames=6)
+    np.testing.assert_array_equal(reloaded(videos), model(videos))

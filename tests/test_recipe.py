@@ -81,39 +81,36 @@ def test_every_stage_ran_in_order_and_is_recorded_with_its_time(recipe_run):
 def test_each_stage_hands_the_next_what_it_needs(recipe_run):
     runs, out = recipe_run
     paper = json.loads((runs / "paper" / "config.json").read_text())
-    improved = json.loads((runs / "improved" / "config.json").read_text())
-    assert paper["preset"] == "paper" and paper["train"]["context_frames"] == 1
-    assert improved["preset"] == "improved" and improved["train"]["context_frames"] == 3
-    assert improved["train"]["init_weights"] == str(runs / "paper" / "model.keras")
-    tuning = json.loads((runs / "improved-tuned" / "tuning.json").read_text())
-    assert (tuning["source_run"], tuning["source_weights"]) == (
-        str(runs / "improved"), str(runs / "improved" / "best.keras"))
-    assert tuning["select_on"] == "balls"
-    tuned = json.loads((runs / "improved-tuned" / "config.json").read_text())
-    assert tuned["model"]["generation_feedback"] == "latent"
+    assert paper["preset"] == "staged" and paper["train"]["method"] == "staged"
+    assert paper["train"]["context_frames"] == 1
+    shared = runs / "paper" / "autoencoder" / "model.keras"  # one autoencoder for all three
+    assert json.loads((runs / "paper" / "tuning.json").read_text())["source_weights"] == str(shared)
+    for run, k, feedback in (("improved", 3, "latent"), ("stochastic", 1, "latent")):
+        tuning = json.loads((runs / run / "tuning.json").read_text())
+        assert (tuning["source_run"], tuning["source_weights"]) == (
+            str(runs / "paper"), str(runs / "paper" / "best.keras"))
+        config = json.loads((runs / run / "config.json").read_text())
+        assert config["train"]["context_frames"] == k
+        assert config["model"]["generation_feedback"] == feedback
+    assert json.loads((runs / "improved" / "tuning.json").read_text())["select_on"] == "balls"
     stochastic = json.loads((runs / "stochastic" / "tuning.json").read_text())
-    assert (stochastic["source_weights"], stochastic["select_on"]) == (
-        str(runs / "paper" / "model.keras"), "loss")
+    assert stochastic["select_on"] == "loss"
     mixture = json.loads((runs / "stochastic" / "config.json").read_text())["model"]
     assert mixture["mixture_components"] == stochastic["mixture_components"] > 0
     digits = json.loads((runs / "digits" / "config.json").read_text())
     assert digits["data"]["dataset"] == "moving_sklearn_digits"
-    assert digits["train"]["context_frames"] == 3
-    for run, weights in (("paper", "model.keras"), ("improved-tuned", "best.keras"),
-                         ("stochastic", "best.keras"), ("digits", "best.keras")):
+    assert digits["train"]["context_frames"] == 3 and digits["train"]["method"] == "staged"
+    for run in ("paper", "improved", "stochastic", "digits"):
         report = json.loads((runs / run / "evaluation" / "report.json").read_text())
-        assert report["weights"] == str(runs / run / weights)
+        assert report["weights"] == str(runs / run / "best.keras")
         verification = json.loads((runs / run / "export" / "verification.json").read_text())
-        assert verification["passed"] and verification["weights"] == str(runs / run / weights)
+        assert verification["passed"] and verification["weights"] == str(runs / run / "best.keras")
     stochastic_report = json.loads((runs / "stochastic" / "evaluation" / "report.json").read_text())
     assert {"ideal_best_of_2", "ideal_samples"} <= set(stochastic_report["curves"])
-    for folder, run in (("bouncing_balls-paper", "paper"), ("bouncing_balls-improved", "improved-tuned"),
-                        ("bouncing_balls-stochastic", "stochastic"),
-                        ("moving_sklearn_digits-improved", "digits")):
-        published = out / "pretrained" / folder / "generator.onnx"
-        assert published.read_bytes() == (runs / run / "export" / "generator.onnx").read_bytes()
+    assert not (out / "pretrained").exists()  # toy models miss their targets: none ships
     text = (out / "RESULTS.md").read_text()
-    assert "## How long each stage of the recipe took" in text
+    assert "## How long each stage of the recipe took" in text and "## What ships" in text
+    assert text.count("no: it misses a target") == 4
     before_publishing = list(json.loads((runs / "stages.json").read_text()))[:-1]
     assert all(f"| {name} |" in text for name in before_publishing)  # publish writes the file
     assert (out / "results" / "training_curves.png").stat().st_size > 0
@@ -121,6 +118,57 @@ def test_each_stage_hands_the_next_what_it_needs(recipe_run):
         assert section in text
     for figure in ("stochastic_samples.png", "digits_strips.png", "digits_identity.png"):
         assert (out / "results" / figure).stat().st_size > 0
+
+
+def _evaluated_run(folder, curves, **report):
+    """A run folder with just what publishing reads: an export and an evaluation report."""
+    (folder / "export").mkdir(parents=True)
+    (folder / "export" / "generator.onnx").write_bytes(b"onnx " + folder.name.encode())
+    (folder / "best.keras").write_bytes(b"keras " + folder.name.encode())
+    (folder / "export" / "verification.json").write_text(
+        json.dumps({"weights": str(folder / "best.keras")}))
+    (folder / "evaluation").mkdir()
+    (folder / "evaluation" / "report.json").write_text(json.dumps({"curves": curves, **report}))
+    (folder / "logs").mkdir()
+    (folder / "logs" / "history.jsonl").write_text("")
+    (folder / "config.json").write_text("{}")
+    (folder / "best.json").write_text("{}")
+
+
+def _curve(values):
+    return {"mean": list(values)}
+
+
+def test_publishing_ships_a_model_that_meets_its_targets_and_keeps_the_others(tmp_path,
+                                                                              monkeypatch):
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    legacy = out / "pretrained" / "bouncing_balls-improved" / "generator_fixed.onnx"
+    legacy.parent.mkdir(parents=True)
+    legacy.write_bytes(b"legacy")
+    frames = 17
+    _evaluated_run(runs / "paper", {"model": {"plausible": _curve([1.0] * 19)}})
+    improved = {"model": {"psnr": _curve([30.0] * frames), "plausible": _curve([1.0] * frames),
+                          "centre_error": _curve([1.0] * frames), "right_count": _curve([1.0] * frames),
+                          "region_centre_error": _curve([1.0] * 4 + [1.6] + [1.0] * 12),
+                          "apart_kept": _curve([1.0] * frames)},
+                "baseline": {"psnr": _curve([10.0] * frames)}}
+    _evaluated_run(runs / "improved", improved)
+    stage = {"publish": [
+        {"model": "paper", "run": str(runs / "paper"), "pretrained": "bouncing_balls-paper"},
+        {"model": "improved", "run": str(runs / "improved"), "pretrained": "bouncing_balls-improved"}]}
+    written = []
+    monkeypatch.setattr(reproduce.subprocess, "run",
+                        lambda arguments, cwd: written.append(arguments) or
+                        subprocess.CompletedProcess(arguments, 0))
+    reproduce.publish(stage, {"out": str(out)}, reproduce.Record(runs), log=lambda line: None)
+    paper = out / "pretrained" / "bouncing_balls-paper"
+    assert (paper / "generator.onnx").read_bytes() == b"onnx paper"
+    assert (paper / reproduce.NETWORKS_FILE).read_bytes() == b"keras paper"
+    # 1.6 px at generated frame 5 by the unsplit regions misses the 1.5 px target, though
+    # the splitting detector says 1.0: the folder keeps its legacy file.
+    assert legacy.read_bytes() == b"legacy" and not (legacy.parent / "generator.onnx").exists()
+    arguments = written[0]
+    assert arguments[arguments.index("--published") + 1] == "paper"
 
 
 @pytest.mark.slow

@@ -70,11 +70,12 @@ def parse_value(field):
     return parse
 
 
-def add_options(parser, config_class, only=None, defaults=None, default_note=None):
+def add_options(parser, config_class, only=None, defaults=None, default_note=None, prefix=""):
     """One `--field-name` option per field of `config_class` (or of `only`), typed by the
     field, helped by its comment. defaults: the dataclass whose values are the defaults
     (None: the options are left out of the namespace unless given, for a preset to fill);
-    default_note: what the help says the default is instead of a value."""
+    default_note: what the help says the default is instead of a value; prefix: put before
+    each option's name (`config.SECTIONS`)."""
     comments = field_comments(config_class)
     for field in dataclasses.fields(config_class):
         if only is not None and field.name not in only:
@@ -82,7 +83,8 @@ def add_options(parser, config_class, only=None, defaults=None, default_note=Non
         value = getattr(defaults, field.name) if defaults is not None else argparse.SUPPRESS
         shown = ",".join(map(str, value)) if isinstance(value, tuple) else value
         note = default_note or f"default {shown}"
-        parser.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name,
+        name = prefix + field.name
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name,
                             type=parse_value(field), default=value,
                             help=f"{comments.get(field.name) or field.name} ({note})".replace("%", "%%"))
 
@@ -99,8 +101,9 @@ def _parser():
     train.add_argument("--preset", default=config.DEFAULT_PRESET, choices=sorted(config.PRESETS),
                        help=f"the named configuration the other options change (default "
                             f"{config.DEFAULT_PRESET}; tf_deepgifs/config.py)")
-    for section in (config.ModelConfig, config.TrainConfig, config.DataConfig):
-        add_options(train, section, default_note="default: the preset's")
+    for section, prefix in config.SECTIONS.items():
+        add_options(train, config.Config.__dataclass_fields__[section].type,
+                    default_note="default: the preset's", prefix=prefix)
     train.add_argument("--stop-after-minutes", type=float,
                        help="stop with a checkpoint after this long (the same command resumes)")
 
@@ -149,11 +152,12 @@ def run_data(args):
 
 def run_train(args):
     from tf_deepgifs.data import registry
-    from tf_deepgifs.training import joint_training
+    from tf_deepgifs.training import joint_training, staged_training
 
     resolved = resolve_config(args)
     registry.resolve(resolved.data.dataset)  # an unknown dataset fails before anything is built
-    joint_training.train(resolved, args.preset, args.stop_after_minutes)
+    method = staged_training if resolved.train.method == "staged" else joint_training
+    method.train(resolved, args.preset, args.stop_after_minutes)
 
 
 def run_tune(args):

@@ -13,10 +13,11 @@ import math
 from typing import Optional
 
 TRAINING_MODES = ("teacher_forced", "rollout", "scheduled")
+METHODS = ("joint", "staged")  # how `train` trains: TrainConfig.method
 # Keras dtype policies training may use: "mixed_bfloat16" computes in bfloat16 and keeps
 # float32 variables. float16 would need loss scaling and is not offered.
 PRECISIONS = ("float32", "mixed_bfloat16")
-FEEDBACKS = ("latent", "frames")  # horizon tuning: what the LSTM reads after its prediction
+FEEDBACKS = ("latent", "frames", "truth")  # horizon tuning: what the LSTM reads after its prediction
 GENERATION_FEEDBACKS = ("frames", "latent")  # what the LSTM reads after each generated frame
 SELECTIONS = ("rollout", "balls", "loss")  # horizon tuning: what best.keras is chosen on
 LEARNING_RATE_DECAYS = ("constant", "cosine")  # horizon tuning: the learning rate over its steps
@@ -55,6 +56,11 @@ class ModelConfig:
     # of a component drawn with the step's noise: different futures where the seed leaves
     # them open. `tune --mixture-components M` trains it on a trained run's networks.
     mixture_components: int = 0
+    # Not in the paper. True: the LSTM reads latents standardised per dimension (by the
+    # mean and standard deviation of the training frames' latents, which the autoencoder
+    # stage records in the predictor) and its readout is scaled back: the encoder's means
+    # are free in scale (lambda_KL = 1e-8 hardly pulls them), and saturate the gates.
+    latent_normalization: bool = False
 
     def __post_init__(self):
         if self.mixture_components < 0:
@@ -125,6 +131,12 @@ class TrainConfig:
     # float32 (Keras' mixed precision), for GPUs with bfloat16 (A100, H100) and CPUs with
     # AVX-512 BF16 or AMX. Export and evaluation always run float32.
     precision: str = "float32"
+    # "joint": the paper's four networks trained together on its losses (4.2, 5.1).
+    # "staged": not in the paper; the encoder and decoder first, as an autoencoder on
+    # single frames (`autoencoder`), then the LSTM alone in their latent space (`dynamics`),
+    # as World Models trains its parts (Ha and Schmidhuber, 2018): each stage far cheaper
+    # than a joint step (results/notes.md).
+    method: str = "joint"
     run_dir: Optional[str] = None  # None: runs/<dataset>-<preset>
     # A DeepGIF .keras file (a run's best.keras or model.keras) whose networks a new
     # run starts from, with fresh optimizers at step 0: fine-tuning. None: random weights.
@@ -133,6 +145,8 @@ class TrainConfig:
     def __post_init__(self):
         if self.mode not in TRAINING_MODES:
             raise ValueError(f"mode must be one of {', '.join(TRAINING_MODES)}, got '{self.mode}'.")
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, got '{self.method}'.")
         if self.precision not in PRECISIONS:
             raise ValueError(
                 f"precision must be one of {', '.join(PRECISIONS)}, got '{self.precision}'.")
@@ -192,6 +206,31 @@ class EvaluationConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class AutoencoderConfig:
+    """The staged method's first stage: the encoder and decoder trained as an autoencoder
+    on single frames of the training sequences (`training/autoencoder.py`), on the paper's
+    reconstruction and KL terms (4.2). Values are ours, chosen by the runs in
+    results/notes.md."""
+
+    steps: int = 2_000  # steps of `batch_size` frames
+    batch_size: int = 64  # frames per step, each from a random sequence and time
+    learning_rate: float = 1e-3  # Adam's, as the paper's (5.1)
+    # "constant", or "cosine": from learning_rate down to 0 at the last step
+    learning_rate_decay: str = "cosine"
+    validate_every: int = 500  # steps between validations (and checkpoints)
+    validation_batch_size: int = 500  # frames per reconstruction call in validation
+    seed: int = 0  # of the frames drawn and the latents' sampling noise
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "validate_every", "validation_batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}.")
+        if self.learning_rate_decay not in LEARNING_RATE_DECAYS:
+            raise ValueError(f"learning_rate_decay must be one of {', '.join(LEARNING_RATE_DECAYS)}; "
+                             f"got {self.learning_rate_decay!r}.")
+
+
+@dataclasses.dataclass(frozen=True)
 class HorizonTuningConfig:
     """`python -m tf_deepgifs tune`: the predictor trained over the whole horizon.
 
@@ -204,6 +243,9 @@ class HorizonTuningConfig:
 
     steps: int = 8_000  # steps of `batch_size` sequences
     batch_size: int = 128  # sequences per step
+    # K latents read before the LSTM's own predictions; 0: the source run's. One
+    # autoencoder then serves models of any K (the staged method, results/recipe.toml).
+    context_frames: int = 0
     learning_rate: float = 1e-3  # Adam's, as the paper's generator (5.1)
     # "constant", or "cosine": from learning_rate down to 0 at the last step, so the last
     # validations measure settled networks rather than one noisy step of a constant rate
@@ -216,6 +258,9 @@ class HorizonTuningConfig:
     # weight of the first predicted frame's image MSE, which keeps the one-step accuracy
     # the source run had: the latent MSE alone weights directions the decoder ignores
     first_frame_weight: float = 100.0
+    # the first frame's image MSE on the batch's first N sequences (0: all): decoding
+    # costs most of a step, the latent MSE of every sequence little
+    first_frame_sequences: int = 0
     # what the LSTM reads after its own prediction, in tuning and then in the tuned run's
     # generation (its ModelConfig.generation_feedback): "latent", the prediction itself,
     # or "frames", the prediction decoded and re-encoded, as the paper generates (the
@@ -251,9 +296,10 @@ class HorizonTuningConfig:
                      "encode_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}.")
-        if min(self.training_sequences, self.first_frame_weight, self.manifold_weight) < 0:
-            raise ValueError("training_sequences, first_frame_weight and manifold_weight must "
-                             "be 0 or more.")
+        if min(self.training_sequences, self.first_frame_weight, self.manifold_weight,
+               self.context_frames, self.first_frame_sequences) < 0:
+            raise ValueError("training_sequences, first_frame_weight, manifold_weight, "
+                             "context_frames and first_frame_sequences must be 0 or more.")
         if self.feedback not in FEEDBACKS:
             raise ValueError(f"feedback must be one of {', '.join(FEEDBACKS)}; got {self.feedback!r}.")
         if self.learning_rate_decay not in LEARNING_RATE_DECAYS:
@@ -263,14 +309,14 @@ class HorizonTuningConfig:
             raise ValueError(f"augment must be one of {', '.join(AUGMENTATIONS)}; got {self.augment!r}.")
         if self.select_on not in SELECTIONS:
             raise ValueError(f"select_on must be one of {', '.join(SELECTIONS)}; got {self.select_on!r}.")
+        if self.manifold_weight and self.feedback != "frames":
+            raise ValueError("manifold_weight applies to feedback 'frames' only (there are no "
+                             "round trips to pull towards otherwise).")
         if self.mixture_components < 0 or self.mixture_init_spread < 0:
             raise ValueError("mixture_components and mixture_init_spread must be 0 or more.")
         if self.mixture_components and self.feedback != "latent":
             raise ValueError("A mixture readout is tuned with feedback 'latent' (its rollout "
                              "feeds back the component nearest the truth).")
-        if self.manifold_weight and self.feedback != "frames":
-            raise ValueError("manifold_weight applies to feedback 'frames' only (there are no "
-                             "round trips to pull towards otherwise).")
 
 
 # Fields config.json files of earlier versions hold that no longer mean anything: training
@@ -285,6 +331,9 @@ class Config:
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     data: DataConfig = DataConfig()
+    # the staged method's two stages (TrainConfig.method "staged"); unused by "joint"
+    autoencoder: AutoencoderConfig = AutoencoderConfig()
+    dynamics: HorizonTuningConfig = HorizonTuningConfig()
 
     def __post_init__(self):
         if self.train.context_frames >= self.data.num_frames:
@@ -305,6 +354,9 @@ class Config:
             model=ModelConfig(**model),
             train=TrainConfig(**values["train"]),
             data=DataConfig(**data),
+            # config.json files written before the staged method have neither section
+            autoencoder=AutoencoderConfig(**values.get("autoencoder", {})),
+            dynamics=HorizonTuningConfig(**values.get("dynamics", {})),
         )
 
 
@@ -320,6 +372,17 @@ PRESETS = {
     # The shipped improved model is this preset's networks with their LSTM then trained
     # over the horizon in latent space (`tune`, HorizonTuningConfig), which does not blur.
     "improved": Config(train=TrainConfig(context_frames=3, lambda_latent=0.01)),
+    # The paper's networks and generation (K = 1) trained by stages (TrainConfig.method),
+    # what `make train` runs: in under an hour of a 2-core CPU a model that moves balls
+    # (results/notes.md, "The staged method").
+    "staged": Config(
+        model=ModelConfig(latent_normalization=True),
+        train=TrainConfig(method="staged"),
+        autoencoder=AutoencoderConfig(steps=2_000),
+        dynamics=HorizonTuningConfig(feedback="truth", steps=4_000, training_sequences=20_000,
+                                     first_frame_sequences=16, learning_rate_decay="cosine",
+                                     select_on="loss", validate_every=1_000),
+    ),
     # A CPU check in about a minute: a small built slice, tiny batches, a few steps.
     "smoke": Config(
         train=TrainConfig(
@@ -329,29 +392,34 @@ PRESETS = {
         data=DataConfig(max_examples_per_split=16),
     ),
 }
-DEFAULT_PRESET = "paper"
+DEFAULT_PRESET = "staged"
+
+
+# Config's sections, and the prefix of their fields' names on the command line: the
+# stages' options share names (steps, batch_size), so theirs are prefixed.
+SECTIONS = {"model": "", "train": "", "data": "", "autoencoder": "autoencoder_",
+            "dynamics": "dynamics_"}
 
 
 def fields_by_name():
-    """{field name: (section, field)} over the three sections; names are unique."""
+    """{option name: (section, field)} over Config's sections; names are unique."""
     result = {}
-    for section in ("model", "train", "data"):
+    for section, prefix in SECTIONS.items():
         for field in dataclasses.fields(Config.__dataclass_fields__[section].type):
-            assert field.name not in result, f"duplicate config field {field.name}"
-            result[field.name] = (section, field)
+            name = prefix + field.name
+            assert name not in result, f"duplicate config field {name}"
+            result[name] = (section, field)
     return result
 
 
 def with_overrides(config, overrides):
-    """A copy of `config` with {field name: value} replaced, wherever the field lives."""
+    """A copy of `config` with {option name: value} replaced, wherever the field lives."""
     by_name = fields_by_name()
-    sections = {"model": {}, "train": {}, "data": {}}
+    sections = {section: {} for section in SECTIONS}
     for name, value in overrides.items():
         if name not in by_name:
             raise ValueError(f"Unknown config field '{name}'.")
-        sections[by_name[name][0]][name] = value
-    return Config(
-        model=dataclasses.replace(config.model, **sections["model"]),
-        train=dataclasses.replace(config.train, **sections["train"]),
-        data=dataclasses.replace(config.data, **sections["data"]),
-    )
+        section, field = by_name[name]
+        sections[section][field.name] = value
+    return Config(**{section: dataclasses.replace(getattr(config, section), **values)
+                     for section, values in sections.items()})

@@ -3,7 +3,6 @@
     splits          per-example random generators (seed, split, index)
     bouncing_balls  the Bouncing Balls simulator and renderer (paper 3.1)
     moving_mnist    the Moving MNIST generator and MNIST's IDX files (paper 3.1)
-    ball_detector   the renderer's inverse: balls found in frames, to measure motion
     registry        the datasets users can name, their TFDS builders, preparing them
     encoding        writing a builder's examples (PNG-encoded in worker threads)
     pipeline        batches from a prepared TFDS builder

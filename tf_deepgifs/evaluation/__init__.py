@@ -1,6 +1,5 @@
 """The evaluation layer: what a trained run generates, measured against the truth.
 
-    metrics    per-frame image metrics (MSE, PSNR, SSIM)
     evaluate   `python -m tf_deepgifs evaluate`: every variant on the test split, a report
     figures    the report's plots, frame strips and latent traversal
 

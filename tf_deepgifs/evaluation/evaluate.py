@@ -17,8 +17,8 @@ split, frame by frame over the generated horizon:
     ground_truth   (motion metrics only) the ball detector on the true frames: the
                    floor the detector itself sets
 
-Image metrics (`metrics.py`): MSE, PSNR, SSIM. Motion metrics on Bouncing Balls
-(`ball_detector.py`, against the stored ball positions): right ball count, centre error,
+Image metrics (`metrics/images.py`): MSE, PSNR, SSIM. Motion metrics on Bouncing Balls
+(`metrics/ball_detector.py`, against the stored ball positions): right ball count, centre error,
 radius drift. The run directory gets
 
     evaluation/report.json      every curve, the summary table, settings and timing
@@ -37,8 +37,10 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from tf_deepgifs.data import arrays, ball_detector, bouncing_balls, pipeline, pixels, registry, splits
-from tf_deepgifs.evaluation import digit_identity, figures, ideal_sampler, metrics
+from tf_deepgifs.data import arrays, bouncing_balls, pipeline, pixels, registry, splits
+from tf_deepgifs.evaluation import digit_identity, figures, ideal_sampler
+from tf_deepgifs.metrics import ball_detector
+from tf_deepgifs.metrics import images as metrics
 from tf_deepgifs.training import run_directory
 from tf_deepgifs.training.backends import TF_FUNCTION
 from tf_deepgifs.config import EvaluationConfig

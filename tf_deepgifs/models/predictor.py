@@ -3,6 +3,7 @@
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
 from tf_deepgifs.models.layers import as_model_config, config_dict, dense
@@ -13,6 +14,8 @@ UNIFORM_MARGIN = 1e-6
 # Log standard deviations of the mixture's components are kept in this range: below, the
 # likelihood of a latent that one component fits exactly grows without bound.
 LOG_SCALE_RANGE = (-7.0, 5.0)
+# A latent dimension the encoder leaves (nearly) constant is read with at least this scale.
+LATENT_STD_FLOOR = 1e-3
 
 
 @keras.saving.register_keras_serializable(package="tf_deepgifs")
@@ -50,6 +53,31 @@ class Predictor(keras.Model):
     def build(self, input_shape):
         self.cell.build(input_shape)
         self.readout.build((input_shape[0], self.config.lstm_units))
+        if self.config.latent_normalization:
+            size = self.config.latent_dim
+            self.latent_mean = self.add_weight((size,), "zeros", trainable=False,
+                                               name="latent_mean")
+            self.latent_std = self.add_weight((size,), "ones", trainable=False,
+                                              name="latent_std")
+
+    def set_latent_statistics(self, latents):
+        """Records the per-dimension mean and standard deviation of latents (..., L), the
+        scale the LSTM reads and writes in (`ModelConfig.latent_normalization`)."""
+        flat = np.reshape(np.asarray(latents, np.float32), (-1, self.config.latent_dim))
+        self.latent_mean.assign(flat.mean(axis=0))
+        self.latent_std.assign(np.maximum(flat.std(axis=0), LATENT_STD_FLOOR))
+
+    def _normalised(self, latent):
+        if not self.config.latent_normalization:
+            return latent
+        return (latent - ops.cast(self.latent_mean, latent.dtype)) / ops.cast(self.latent_std, latent.dtype)
+
+    def _as_latents(self, values):
+        """The readout's values (..., L) as latents: scaled back where normalised."""
+        if not self.config.latent_normalization:
+            return values
+        return (values * ops.cast(self.latent_std, values.dtype)
+                + ops.cast(self.latent_mean, values.dtype))
 
     def initial_state(self, batch_size):
         """Zero (h, c), each (B, lstm_units)."""
@@ -59,11 +87,11 @@ class Predictor(keras.Model):
     def mixture_step(self, latent, state, training=None):
         """A mixture model's step: latent (B, latent_dim), state [h, c] --> ((logits (B, M),
         means (B, M, latent_dim), log standard deviations (B, M)), new state)."""
-        output, state = self.cell(latent, state, training=training)
+        output, state = self.cell(self._normalised(latent), state, training=training)
         readout = self.readout(output)
         m, size = self.components, self.config.latent_dim
         logits = readout[:, :m]
-        means = ops.reshape(readout[:, m : m + m * size], (-1, m, size))
+        means = self._as_latents(ops.reshape(readout[:, m : m + m * size], (-1, m, size)))
         log_scales = ops.clip(readout[:, m + m * size :], *LOG_SCALE_RANGE)
         return (logits, means, log_scales), state
 
@@ -74,8 +102,8 @@ class Predictor(keras.Model):
         None or zeros take the most likely one. Unused without a mixture.
         """
         if not self.components:
-            output, state = self.cell(latent, state, training=training)
-            return self.readout(output), state
+            output, state = self.cell(self._normalised(latent), state, training=training)
+            return self._as_latents(self.readout(output)), state
         (logits, means, _), state = self.mixture_step(latent, state, training=training)
         return choose(logits, means, noise), state
 

@@ -2,8 +2,8 @@
 
 Section 6 of the paper traces drifting balls to teacher forcing (every step restarts
 from the ground truth, so compounding errors are never penalised) and proposes training
-over longer sequences. Doing that to the whole model, with the image MSE of a 17-frame
-rollout, blurred every run we made (RESULTS.md). This stage does it in latent space:
+over longer sequences. Done to the whole model with the image MSE of the rollout, that
+blurs the frames (results/notes.md). This stage does it in latent space:
 
     frozen encoder:  the split's frames --> latent means z, (N, T, L), computed once
     LSTM:            z[0..K-1] --> z_hat[K]; then feed(z_hat[t]) --> z_hat[t+1]
@@ -16,12 +16,12 @@ probability 1/2: elastic bouncing is time-reversible (tests/test_bouncing_balls.
 a frame's z does not depend on its neighbours. Only the predictor's variables change; the
 encoder, decoder and discriminator are the source run's. `feedback` says what `feed` is,
 and the tuned run generates the same way (`ModelConfig.generation_feedback`), so users
-get the rollout tuning trained. "latent" feeds the prediction itself (0.2 s a step of 128
-on 2 CPU cores): generation then never re-encodes a frame. "frames" decodes and
-re-encodes it, as the paper's generation does, with the gradient passed straight through
-(0.45 s a step of 32). The round trip keeps a real frame's latent to 0.14 % of its
-variance but moves a predicted one much more: the networks tuned on latents drifted
-twice as far by the last frame when they generated through frames (results/notes.md).
+get the rollout tuning trained. "latent" feeds the prediction itself: generation then
+never re-encodes a frame. "frames" decodes and re-encodes it, as the paper's generation
+does, with the gradient passed straight through; the round trip barely moves a real
+frame's latent but moves a predicted one much more (results/notes.md). "truth" is
+teacher forcing: the LSTM reads the true latents (one-step prediction, cheap and
+well-conditioned) and the run then generates through frames, as the paper does.
 
 With `mixture_components` M the tuned run's readout becomes a mixture of M Gaussians
 (`Predictor`), each component starting as the source's readout: the loss is the negative
@@ -54,7 +54,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from tf_deepgifs.data import arrays, ball_detector, pixels
+from tf_deepgifs.data import arrays, pixels
+from tf_deepgifs.metrics import ball_detector
 from tf_deepgifs.errors import UserError
 from tf_deepgifs.models.predictor import mixture_log_likelihood, nearest_component
 from tf_deepgifs.training import backends, distribution, loop, run_directory
@@ -88,7 +89,8 @@ def latent_rollout(model, latents, context_frames):
     return ops.stack(predictions, axis=1), ops.stack(fed_back, axis=1)
 
 
-def horizon_losses(model, latents, context_frames, first_frame_weight, manifold_weight=0.0):
+def horizon_losses(model, latents, context_frames, first_frame_weight, manifold_weight=0.0,
+                   teacher_forced=False, first_frame_sequences=0):
     """A mixture readout's are `mixture_horizon_losses`. Otherwise {"latent": per-frame latent MSE (T - K,), "first_frame": image MSE, "manifold":
     latent MSE of the fed-back inputs to the predictions they come from (0 with "latent"
     feedback), "loss": latent MSE + first_frame_weight * first_frame + manifold_weight *
@@ -101,11 +103,17 @@ def horizon_losses(model, latents, context_frames, first_frame_weight, manifold_
     (it survives the round trip to 0.14 % of its variance).
     """
     if model.config.mixture_components:
-        return mixture_horizon_losses(model, latents, context_frames, first_frame_weight)
-    predicted, fed_back = latent_rollout(model, latents, context_frames)
+        return mixture_horizon_losses(model, latents, context_frames, first_frame_weight,
+                                      first_frame_sequences)
+    if teacher_forced:
+        predicted = model.predictor(latents[:, :-1])[:, context_frames - 1:]
+        fed_back = predicted[:, :-1]  # the truth is read, not the predictions: no manifold term
+    else:
+        predicted, fed_back = latent_rollout(model, latents, context_frames)
     per_frame = ops.mean(ops.square(predicted - latents[:, context_frames:]), axis=(0, 2))
-    first = model.decoder(predicted[:, 0], training=False)  # in [-1, 1], as the losses
-    target = ops.stop_gradient(model.decoder(latents[:, context_frames], training=False))
+    rows = first_frame_sequences or None
+    first = model.decoder(predicted[:rows, 0], training=False)  # in [-1, 1], as the losses
+    target = ops.stop_gradient(model.decoder(latents[:rows, context_frames], training=False))
     first_frame = ops.mean(ops.square(first - target))
     manifold = ops.mean(ops.square(fed_back - predicted[:, :-1]))
     loss = ops.mean(per_frame) + first_frame_weight * first_frame + manifold_weight * manifold
@@ -130,7 +138,8 @@ def mixture_rollout(model, latents, context_frames):
     return tuple(ops.stack(part, axis=1) for part in zip(*mixtures))
 
 
-def mixture_horizon_losses(model, latents, context_frames, first_frame_weight):
+def mixture_horizon_losses(model, latents, context_frames, first_frame_weight,
+                           first_frame_sequences=0):
     """`horizon_losses` for a mixture readout: "nll", the negative log-likelihood of each
     true latent per dimension (T - K,), "latent", the nearest component's MSE to it
     (T - K,), "first_frame", the image MSE of the first frame decoded from its nearest
@@ -144,8 +153,9 @@ def mixture_horizon_losses(model, latents, context_frames, first_frame_weight):
         ops.reshape(logits, (-1, logits.shape[-1])), flat_means,
         ops.reshape(log_scales, (-1, log_scales.shape[-1])), flat_targets), (batch, frames))
     nearest = ops.reshape(nearest_component(flat_means, flat_targets), (batch, frames, size))
-    first = model.decoder(nearest[:, 0], training=False)
-    target = ops.stop_gradient(model.decoder(targets[:, 0], training=False))
+    rows = first_frame_sequences or None
+    first = model.decoder(nearest[:rows, 0], training=False)
+    target = ops.stop_gradient(model.decoder(targets[:rows, 0], training=False))
     first_frame = ops.mean(ops.square(first - target))
     per_frame_nll = ops.mean(nll, axis=0)
     loss = ops.mean(per_frame_nll) + first_frame_weight * first_frame
@@ -297,7 +307,9 @@ class HorizonTuning:
 
     def _horizon_losses(self, latents):
         return horizon_losses(self.model, latents, self.context_frames,
-                              self.options.first_frame_weight, self.options.manifold_weight)
+                              self.options.first_frame_weight, self.options.manifold_weight,
+                              self.options.feedback == "truth",
+                              self.options.first_frame_sequences)
 
     def batch(self, step):
         rng = np.random.default_rng([self.seed, step])
@@ -325,8 +337,9 @@ class HorizonTuning:
         """The right count of the source networks as the source run generates them (step 0
         is the source networks; they generate otherwise when the feedback changed)."""
         source_config, weights = self.source
-        if source_config == self.config:
-            return float(scores["right_count"])
+        if (source_config == self.config
+                or source_config.train.context_frames != self.context_frames):
+            return float(scores["right_count"])  # another K is another task: step 0's own
         source_model = run_directory.load_model(source_config, weights)
         generate = backend.compile(lambda videos: source_model(pixels.from_uint8(videos)))
         count = validation_scores(generate, self.validation["video"], self.context_frames,
@@ -368,9 +381,15 @@ def generating_as_tuned(source_config, options):
                         f"components; tune it with --mixture-components "
                         f"{source.mixture_components} (or 0).")
     model = dataclasses.replace(
-        source, generation_feedback=options.feedback,
+        source, generation_feedback="frames" if options.feedback == "truth" else options.feedback,
         mixture_components=options.mixture_components or source.mixture_components)
-    return dataclasses.replace(source_config, model=model)
+    train = dataclasses.replace(
+        source_config.train,
+        context_frames=options.context_frames or source_config.train.context_frames)
+    try:
+        return dataclasses.replace(source_config, model=model, train=train)
+    except ValueError as error:
+        raise UserError(str(error)) from None
 
 
 def prepare_run_dir(source_dir, run_dir, config, preset, record):

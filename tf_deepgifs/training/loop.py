@@ -41,9 +41,22 @@ def _mean(window):
     return {name: float(np.mean([values[name] for values in window])) for name in window[0]}
 
 
-def run(stage, backend, run_dir, devices, log=print, deadline=None, stop_at_step=None):
+class StageProgress:
+    """A Keras progress bar over one stage's steps, with its losses."""
+
+    def __init__(self, total_steps):
+        self.bar = keras.utils.Progbar(total_steps, stateful_metrics=["seconds"])
+
+    def update(self, step, values):
+        self.bar.update(step, list(values.items()))
+
+
+def run(stage, backend, run_dir, devices, log=print, deadline=None, stop_at_step=None,
+        progress=None):
     """Trains (or resumes) `stage` in `run_dir` until its last step, a deadline
-    (`time.monotonic()` value) or `stop_at_step`. Returns whether it finished."""
+    (`time.monotonic()` value) or `stop_at_step`. Returns whether it finished.
+    progress: what shows the steps taken, `update(step, {name: loss})` (default: a
+    progress bar over this stage's steps)."""
     schedule = stage.schedule
     checkpoints = run_directory.Checkpoints(
         f"{devices.writing_dir(run_dir)}/checkpoints", schedule.keep_checkpoints)
@@ -87,7 +100,7 @@ def run(stage, backend, run_dir, devices, log=print, deadline=None, stop_at_step
         backend.sync()
         scores = stage.validate(backend, step, log)
         if devices.chief:
-            history.write("validation", step, scores)
+            history.write("validation", step, scores, seconds=seconds())
             scalars.write("validation", step, scores)
             keep_anyway = step == 0  # a stage validating at step 0 starts from its source
             (best.keep if keep_anyway else best.offer)(stage.model, step, scores)
@@ -101,7 +114,7 @@ def run(stage, backend, run_dir, devices, log=print, deadline=None, stop_at_step
         checkpoint()
     log(f"{'Resuming' if step else 'Training'} {run_dir} at step {step} of "
         f"{schedule.total_steps} on {devices.count} {keras.backend.backend()} device(s).")
-    progress = keras.utils.Progbar(schedule.total_steps, stateful_metrics=["seconds"])
+    progress = progress or StageProgress(schedule.total_steps)
     while step < schedule.total_steps:
         window.append(backend.train_step(stage.batch(step), step))
         step += 1
@@ -112,7 +125,7 @@ def run(stage, backend, run_dir, devices, log=print, deadline=None, stop_at_step
             if devices.chief:
                 history.write("train", step, logged, seconds=seconds())
                 scalars.write("train", step, logged)
-            progress.update(step, [(k, v) for k, v in logged.items() if k in stage.shown])
+            progress.update(step, {k: v for k, v in logged.items() if k in stage.shown})
             window = []
         if validating:
             validate()
