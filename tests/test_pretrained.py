@@ -6,11 +6,13 @@ import pathlib
 import subprocess
 import sys
 
+import imageio
 import numpy as np
 import pytest
 
 from tf_deepgifs_export.generate import Generator
-from tf_deepgifs.data import ball_detector, bouncing_balls
+from tf_deepgifs.data import bouncing_balls
+from tf_deepgifs.metrics import ball_detector
 from tf_deepgifs.data.splits import example_rng
 
 # Commands in processes of their own, or runs of seconds: the whole suite only.
@@ -41,6 +43,26 @@ def test_make_generate_uses_the_shipped_generator_by_default(preset, tmp_path):
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert f"Wrote {out}: {k} seed + {n} generated frames" in result.stderr
     assert out.stat().st_size > 0
+
+
+def test_make_generate_without_a_preset_uses_the_paper_model_the_default_preset_trains():
+    result = subprocess.run(["make", "--no-print-directory", "-n", "generate",
+                             "SEED=pretrained/seeds/balls.png", "PY=python", "INSTALLED="],
+                            cwd=REPO, env=ENV, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert f"--model {_model_path('paper').relative_to(REPO)} " in result.stdout
+
+
+@pytest.mark.slow  # the runner in a process of its own
+def test_the_readme_gif_is_what_the_shipped_generator_makes(tmp_path):
+    out = tmp_path / "readme.gif"
+    result = subprocess.run(["make", "--no-print-directory", "readme-gif", f"PY={sys.executable}",
+                             "INSTALLED=", f"README_GIF={out}"],
+                            cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    made, shipped = (np.asarray(imageio.mimread(path)) for path in (out, REPO / "docs" / "deepgifs.gif"))
+    assert made.shape == shipped.shape and np.abs(made.astype(int) - shipped).max() <= 1, (
+        "docs/deepgifs.gif is out of date: run `make readme-gif`")
 
 
 def _test_sequences():

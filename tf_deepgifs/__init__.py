@@ -22,8 +22,7 @@ __version__ = "0.1.0"
 
 # oneDNN's CPU kernels (convolutions and their gradients, fused BatchNorm): TensorFlow
 # turns them on by default only on CPUs with AVX-512 VNNI, BF16 or AMX. Elsewhere (AVX2
-# CPUs such as our development machines) a paper train step takes 1.6x as long without
-# them (BENCHMARKS.md). TensorFlow reads the variable once, when it loads: import
+# CPUs) a paper train step is much slower without them (BENCHMARKS.md). TensorFlow reads the variable once, when it loads: import
 # tf_deepgifs before tensorflow, or set it yourself (TF_ENABLE_ONEDNN_OPTS=0 turns it off).
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 # TensorFlow's C++ start-up notices (oneDNN, missing CUDA drivers) hidden unless asked for:

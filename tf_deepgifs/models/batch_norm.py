@@ -3,7 +3,7 @@
 Keras 3's BatchNormalization computes the batch moments and the normalisation as separate
 ops (ops.moments, then ops.batch_normalization), forward and backward. On TensorFlow,
 FusedBatchNormV3 does the statistics and the normalisation in one kernel and has one
-fused gradient kernel: forward + backward 2-3x faster on a 2-core CPU (BENCHMARKS.md).
+fused gradient kernel, which is faster on a CPU (BENCHMARKS.md).
 Everything else (the variables, inference, other backends, masks) is Keras' own.
 """
 

@@ -6,9 +6,8 @@ floor((2i + a + d - c) / 2) for the kernel's taps d = 0..k-1 (c = (k - 1) / 2), 
 landing on the same input row add up. Folding them gives a stride-2 transposed
 convolution whose kernel is a fixed linear map of the k x k one: the same function and
 the same variables, without materialising the upsampled image, and with (k + 1)^2 instead
-of 4 k^2 multiply-adds per input pixel (16 against 36 for the decoder's 3 x 3: 2.25x
-fewer). Forward + backward of the decoder's four such layers: 5.3 s -> 2.2 s per paper
-train step on the development CPU (BENCHMARKS.md).
+of 4 k^2 multiply-adds per input pixel (16 against 36 for the decoder's 3 x 3). What it
+saves a training step: BENCHMARKS.md.
 """
 
 import keras
