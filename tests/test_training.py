@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from tests.tiny import TINY_MODEL, ball_pixels, ball_videos, started_joint_training
+from tf_deepgifs.data import pixels
 from tf_deepgifs.config import Config, DataConfig, TrainConfig
 from tf_deepgifs.models import DeepGIF
 
@@ -126,8 +127,22 @@ def test_scheduled_sampling_ramps_from_teacher_forcing_to_rollout():
     probabilities = [float(model.sampling_probability(tf.constant(s, tf.int64))) for s in (0, 25, 100, 400)]
     assert probabilities == pytest.approx([0.0, 0.25, 1.0, 1.0])
     assert float(_model("rollout").sampling_probability(tf.constant(5, tf.int64))) == 0.0
-    history = _step_values(model, ball_pixels(batch=2, frames=6), 2)
-    assert all(np.isfinite(v) for v in history[-1].values())
+    # Scheduled mode feeds the truth with probability 0 and its own frame with 1: its
+    # losses there are teacher forcing's and the rollout's, on the same networks.
+    videos = ball_videos(batch=3, frames=6)
+    coins = {"coin": np.full((3, 4), 0.5, np.float32)}
+
+    def prediction(mode, probability):
+        other = _model(mode)
+        other.set_weights(model.get_weights())
+        noise = {**_zero_noise(other, 3, 6), **{k: v for k, v in coins.items()
+                                                 if k in other.noise_shapes(6)}}
+        return float(other.compute_losses(videos, noise, False, probability)["prediction"])
+
+    teacher, own = prediction("teacher_forced", 0.0), prediction("rollout", 0.0)
+    assert teacher != pytest.approx(own, rel=1e-3)
+    assert prediction("scheduled", 0.0) == pytest.approx(teacher, rel=1e-5)
+    assert prediction("scheduled", 1.0) == pytest.approx(own, rel=1e-5)
 
 
 @pytest.mark.parametrize("mode", ["teacher_forced", "rollout", "scheduled"])
@@ -192,9 +207,11 @@ def test_the_latent_term_is_the_predictions_distance_to_the_encoders_means():
     noise = _zero_noise(paper, 3, 6)
     values = paper.compute_losses(videos, noise, False, 0.0)
     termed = with_term.compute_losses(videos, noise, False, 0.0)
-    mean, _, _ = paper.encode_sequence(videos, noise["latent"], training=False)
-    _, predicted = paper.teacher_forced(mean, training=False)
-    expected = np.mean((np.asarray(predicted) - np.asarray(mean)[:, 2:]) ** 2)
+    # By hand from the networks: each frame's encoder mean, the LSTM over the true means.
+    frames = pixels.to_network_range(videos.reshape((-1, 64, 64, 1)))
+    mean = np.asarray(paper.encoder(frames, training=False)[0]).reshape((3, 6, -1))
+    predicted = np.asarray(paper.predictor(mean[:, :-1], training=False))[:, 1:]
+    expected = np.mean((predicted - mean[:, 2:]) ** 2)
     assert float(values["latent"]) == pytest.approx(expected, rel=1e-5)
     assert float(termed["g_loss"]) == pytest.approx(
         float(values["g_loss"]) + 0.5 * expected, rel=1e-5)
