@@ -16,7 +16,9 @@ from tf_deepgifs.config import Config, DataConfig, HorizonTuningConfig, TrainCon
 from tf_deepgifs.data import arrays, bouncing_balls, pixels
 from tf_deepgifs.data.splits import example_rng
 from tf_deepgifs.errors import UserError
-from tf_deepgifs.training import backends, distribution, horizon_tuning, run_directory
+from tf_deepgifs.training import (
+    backends, distribution, horizon_tuning, latent_dynamics, run_directory, tuning_validation,
+)
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
 CONTEXT = 2
@@ -55,12 +57,12 @@ def _by_hand(model, latents, through_frames):
 def test_the_rollout_reads_the_context_then_only_its_own_predictions():
     model = _tiny_model("latent")
     latents = _latents(model)
-    predicted, fed_back = horizon_tuning.latent_rollout(model, latents, CONTEXT)
+    predicted, fed_back = latent_dynamics.latent_rollout(model, latents, CONTEXT)
     assert predicted.shape == (4, 6 - CONTEXT, TINY_MODEL.latent_dim)
 
     future_replaced = tf.concat([latents[:, :CONTEXT], 10.0 + latents[:, CONTEXT:]], axis=1)
     np.testing.assert_array_equal(
-        horizon_tuning.latent_rollout(model, future_replaced, CONTEXT)[0], predicted)
+        latent_dynamics.latent_rollout(model, future_replaced, CONTEXT)[0], predicted)
     expected, expected_fed_back = _by_hand(model, latents, through_frames=False)
     np.testing.assert_allclose(predicted, expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(fed_back, expected_fed_back, rtol=1e-5, atol=1e-6)
@@ -70,14 +72,14 @@ def test_frames_feedback_trains_the_rollout_that_generation_makes():
     model = _tiny_model("frames")
     videos = ball_videos(batch=4, frames=6, seed=1)
     latents = _latents(model, seed=1)
-    predicted, _ = horizon_tuning.latent_rollout(model, latents, CONTEXT)
+    predicted, _ = latent_dynamics.latent_rollout(model, latents, CONTEXT)
     np.testing.assert_allclose(predicted, _by_hand(model, latents, through_frames=True)[0],
                                rtol=1e-4, atol=1e-5)
     decoded = model.decode_latents(tf.reshape(predicted, (-1, TINY_MODEL.latent_dim)))
     generated = model.rollout(videos[:, :CONTEXT], 6 - CONTEXT)
     np.testing.assert_allclose(tf.reshape(decoded, generated.shape), generated, atol=1e-4)
 
-    as_latents, _ = horizon_tuning.latent_rollout(_with_weights(model, "latent"), latents, CONTEXT)
+    as_latents, _ = latent_dynamics.latent_rollout(_with_weights(model, "latent"), latents, CONTEXT)
     np.testing.assert_allclose(as_latents[:, 0], predicted[:, 0], rtol=1e-5, atol=1e-6)
     assert not np.allclose(as_latents[:, 1:], predicted[:, 1:], atol=1e-4)
 
@@ -127,7 +129,7 @@ def test_frames_feedback_tuning_lowers_the_loss_and_keeps_the_networks_frozen():
 def test_the_manifold_term_is_the_gap_between_predictions_and_their_round_trips():
     model = _tiny_model("frames")
     latents = _latents(model)
-    values = horizon_tuning.horizon_losses(model, latents, CONTEXT, first_frame_weight=2.0,
+    values = latent_dynamics.horizon_losses(model, latents, CONTEXT, first_frame_weight=2.0,
                                            manifold_weight=3.0)
     predicted, trips = _by_hand(model, latents, through_frames=True)
     gap = np.mean(np.square(trips - predicted[:, :-1]))
@@ -135,7 +137,7 @@ def test_the_manifold_term_is_the_gap_between_predictions_and_their_round_trips(
     np.testing.assert_allclose(values["manifold"], gap, rtol=1e-4)
     np.testing.assert_allclose(values["loss"], float(np.mean(values["latent"])) + 2.0 * float(
         values["first_frame"]) + 3.0 * gap, rtol=1e-4)
-    as_latents = horizon_tuning.horizon_losses(_with_weights(model, "latent"), latents, CONTEXT,
+    as_latents = latent_dynamics.horizon_losses(_with_weights(model, "latent"), latents, CONTEXT,
                                                2.0, manifold_weight=3.0)
     assert float(as_latents["manifold"]) == 0.0
 
@@ -188,12 +190,12 @@ def test_cosine_decay_takes_the_learning_rate_from_its_value_to_zero_over_the_st
 
 def test_reverse_some_plays_half_the_sequences_backwards_and_leaves_the_rest():
     latents = np.random.default_rng(1).standard_normal((1000, 6, 3)).astype(np.float32)
-    augmented = horizon_tuning.reverse_some(latents, np.random.default_rng(0))
+    augmented = latent_dynamics.reverse_some(latents, np.random.default_rng(0))
     same = np.all(augmented == latents, axis=(1, 2))
     reversed_ = np.all(augmented == latents[:, ::-1], axis=(1, 2))
     assert np.all(same ^ reversed_)  # each sequence whole, one way or the other
     assert 0.45 < reversed_.mean() < 0.55
-    again = horizon_tuning.reverse_some(latents, np.random.default_rng(0))
+    again = latent_dynamics.reverse_some(latents, np.random.default_rng(0))
     np.testing.assert_array_equal(again, augmented)  # the draw is the generator's
     with pytest.raises(ValueError, match="augment must be one of none, reverse"):
         HorizonTuningConfig(augment="flip")
@@ -202,8 +204,8 @@ def test_reverse_some_plays_half_the_sequences_backwards_and_leaves_the_rest():
 def test_the_loss_is_the_latent_mse_plus_the_weighted_first_frame_mse():
     model = _tiny_model()
     latents = _latents(model)
-    without = horizon_tuning.horizon_losses(model, latents, CONTEXT, first_frame_weight=0.0)
-    weighted = horizon_tuning.horizon_losses(model, latents, CONTEXT, first_frame_weight=5.0)
+    without = latent_dynamics.horizon_losses(model, latents, CONTEXT, first_frame_weight=0.0)
+    weighted = latent_dynamics.horizon_losses(model, latents, CONTEXT, first_frame_weight=5.0)
     predicted, _ = _by_hand(model, latents, through_frames=False)
     expected = np.mean(np.square(predicted - latents[:, CONTEXT:]), axis=(0, 2))
     np.testing.assert_allclose(without["latent"], expected, rtol=1e-5)
@@ -330,7 +332,7 @@ def test_selecting_on_balls_keeps_the_closest_balls_that_kept_the_source_count(s
     config = run_directory.read_run(source_run)[0]
     validation = arrays.load(config.data, "validation", 4)
     balls = (validation["positions"], float(validation["radius"][0]))
-    least = horizon_tuning.validation_scores(
+    least = tuning_validation.validation_scores(
         lambda batch: source(pixels.from_uint8(batch)).numpy(), validation["video"], CONTEXT, 4,
         balls)["right_count"]
     assert f"right count {least:.2%}, the least a selected step must keep" in printed
@@ -404,23 +406,23 @@ def test_validation_scores_measure_the_generated_balls_against_the_truth():
     def copied(videos):
         return pixels.from_uint8(videos[:, CONTEXT:])
 
-    exact = horizon_tuning.validation_scores(copied, truth.video, CONTEXT, 2, balls)
+    exact = tuning_validation.validation_scores(copied, truth.video, CONTEXT, 2, balls)
     assert exact["rollout"] == 0 and exact["right_count"] == 1
     assert exact["centre_error"] < 0.5
 
-    shifted = horizon_tuning.validation_scores(
+    shifted = tuning_validation.validation_scores(
         lambda v: np.roll(copied(v), 3, axis=3), truth.video, CONTEXT, 2, balls)
     assert shifted["rollout"] > 0
     assert 2.5 < shifted["centre_error"] < 3.5
-    assert "centre_error" not in horizon_tuning.validation_scores(copied, truth.video, CONTEXT, 2)
+    assert "centre_error" not in tuning_validation.validation_scores(copied, truth.video, CONTEXT, 2)
 
 
 def test_the_ball_score_is_the_centre_error_while_the_count_holds():
     scores = {"centre_error": 2.5, "right_count": 0.98}
-    assert horizon_tuning.ball_selection_score(scores, 0.98) == 2.5
-    assert horizon_tuning.ball_selection_score(scores, 0.981) == float("inf")
+    assert tuning_validation.ball_selection_score(scores, 0.98) == 2.5
+    assert tuning_validation.ball_selection_score(scores, 0.981) == float("inf")
     nothing_found = {"centre_error": float("nan"), "right_count": 0.0}
-    assert horizon_tuning.ball_selection_score(nothing_found, 0.0) == float("inf")
+    assert tuning_validation.ball_selection_score(nothing_found, 0.0) == float("inf")
 
 
 @pytest.mark.parametrize("target, message", [

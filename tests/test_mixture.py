@@ -11,7 +11,7 @@ from tests.tiny import TINY_MODEL, ball_videos
 from tf_deepgifs.config import Config, HorizonTuningConfig, TrainConfig
 from tf_deepgifs.errors import UserError
 from tf_deepgifs.models import predictor
-from tf_deepgifs.training import horizon_tuning, joint_training, run_directory
+from tf_deepgifs.training import horizon_tuning, joint_training, latent_dynamics, run_directory
 from tests.test_horizon_tuning import _started_tuning, _tune_steps, _validation_loss
 
 COMPONENTS = 3
@@ -83,7 +83,7 @@ def test_tuning_rolls_out_along_the_component_nearest_the_truth():
     videos = ball_videos(batch=4, frames=6)
     latents, _, _ = mixture.encode_sequence(videos, np.zeros((4, 6, TINY_MODEL.latent_dim),
                                                              np.float32), training=False)
-    logits, means, log_scales = horizon_tuning.mixture_rollout(mixture, latents, 2)
+    logits, means, log_scales = latent_dynamics.mixture_rollout(mixture, latents, 2)
     assert means.shape == (4, 4, COMPONENTS, TINY_MODEL.latent_dim)
     state = mixture.predictor.initial_state(4)
     for k in range(2):
@@ -93,7 +93,7 @@ def test_tuning_rolls_out_along_the_component_nearest_the_truth():
         distances = np.sum((np.asarray(step_means) - np.asarray(latents[:, t])[:, None]) ** 2, -1)
         nearest = np.asarray(step_means)[np.arange(4), distances.argmin(-1)]
         (_, step_means, _), state = mixture.predictor.mixture_step(tf.constant(nearest), state)
-    losses = horizon_tuning.horizon_losses(mixture, latents, 2, first_frame_weight=0.0)
+    losses = latent_dynamics.horizon_losses(mixture, latents, 2, first_frame_weight=0.0)
     expected = -np.mean(predictor.mixture_log_likelihood(
         tf.reshape(logits, (-1, COMPONENTS)), tf.reshape(means, (-1, COMPONENTS, TINY_MODEL.latent_dim)),
         tf.reshape(log_scales, (-1, COMPONENTS)), tf.reshape(latents[:, 2:], (-1, TINY_MODEL.latent_dim))))

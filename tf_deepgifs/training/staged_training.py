@@ -29,7 +29,7 @@ import numpy as np
 from tf_deepgifs.data import arrays, pixels
 from tf_deepgifs.errors import UserError
 from tf_deepgifs.training import (
-    autoencoder, backends, distribution, horizon_tuning, loop, run_directory,
+    autoencoder, backends, distribution, horizon_tuning, latent_dynamics, loop, run_directory,
 )
 
 AUTOENCODER_DIR = "autoencoder"  # inside the run directory
@@ -100,7 +100,7 @@ def plan(model, config, backend, train_videos, log):
     k = config.train.context_frames
     latents = np.zeros((dynamics.batch_size,) + train_videos.shape[1:2]
                        + (config.model.latent_dim,), np.float32)
-    dynamics_losses = backend.compile(lambda z: horizon_tuning.horizon_losses(
+    dynamics_losses = backend.compile(lambda z: latent_dynamics.horizon_losses(
         model, z, k, dynamics.first_frame_weight, dynamics.manifold_weight,
         dynamics.feedback == "truth", dynamics.first_frame_sequences)["loss"])
     dynamics_step = STEP_COST_IN_FORWARD_PASSES * _timed(dynamics_losses, latents)

@@ -1,0 +1,52 @@
+"""Validating a tuning on the validation sequences: encoding them once, generating them as
+users generate, and measuring the frames (and the balls, where the data stores them).
+"""
+
+import numpy as np
+
+from tf_deepgifs.data import pixels
+from tf_deepgifs.errors import UserError
+from tf_deepgifs.metrics import ball_detector
+
+
+def encode(encode_batch, videos, batch_size):
+    """Encoder means of uint8 videos (N, T, H, W, C), `batch_size` at a time: float32
+    (N, T, L). Deterministic (z = mean), BatchNorm on its moving statistics, as generation
+    encodes. `encode_batch`: a compiled videos --> means."""
+    if not len(videos):
+        raise UserError("No sequences to encode: the split is empty.")
+    return np.concatenate([encode_batch(videos[s : s + batch_size])
+                           for s in range(0, len(videos), batch_size)])
+
+
+def validation_scores(generate, videos, context_frames, batch_size, balls=None):
+    """The frames generated from uint8 `videos` (as the run generates, `batch_size` at a
+    time) against the truth: {"rollout": their MSE on [-1, 1], what training runs select
+    on too}, and with `balls` ((positions (N, T, n, 2) px, radius px)) the ball
+    detector's "centre_error" (px, mean over sequences and frames) and "right_count"
+    (fraction of frames)."""
+    errors, centre_errors, right_counts = [], [], []
+    for start in range(0, len(videos), batch_size):
+        batch = videos[start : start + batch_size]
+        generated = generate(batch)
+        truth = pixels.from_uint8(batch[:, context_frames:])
+        errors.append(np.mean(np.square(pixels.to_network_range(generated)
+                                        - pixels.to_network_range(truth)), axis=(1, 2, 3, 4)))
+        if balls is not None:
+            positions = balls[0][start : start + len(batch), context_frames:]
+            found = ball_detector.motion_metrics(generated.mean(axis=-1), positions, balls[1])
+            centre_errors.append(found["centre_error"])
+            right_counts.append(found["right_count"])
+    scores = {"rollout": float(np.mean(np.concatenate(errors)))}
+    if balls is not None:
+        scores["centre_error"] = float(np.nanmean(np.concatenate(centre_errors)))
+        scores["right_count"] = float(np.mean(np.concatenate(right_counts)))
+    return scores
+
+
+def ball_selection_score(scores, least_right_count):
+    """What `select_on` "balls" minimises: the mean centre error, or infinity where the
+    right count fell below `least_right_count` (the source networks') or no ball was found."""
+    if scores["right_count"] < least_right_count or np.isnan(scores["centre_error"]):
+        return float("inf")
+    return scores["centre_error"]
