@@ -124,7 +124,7 @@ def untrained_export(folder, tiny, log):
     """A run directory with untrained weights, exported, with the same model's legacy files
     in its export folder's legacy/; returns the export folder."""
     from tf_deepgifs.config import Config, ModelConfig
-    from tf_deepgifs.training import run_directory
+    from tf_deepgifs.runs import run_directory
     from tf_deepgifs_export import exporter
     from tf_deepgifs_export.rollout import rollout_function
 

@@ -21,7 +21,8 @@ import numpy as np  # noqa: E402
 import keras  # noqa: E402  (after tf_deepgifs: it switches oneDNN on before TF loads)
 
 from tf_deepgifs.config import Config, DataConfig, TrainConfig  # noqa: E402
-from tf_deepgifs.training import backends, distribution, joint_training, run_directory  # noqa: E402
+from tf_deepgifs.runs import run_directory  # noqa: E402
+from tf_deepgifs.training import backends, distribution, joint_training  # noqa: E402
 
 
 def main():

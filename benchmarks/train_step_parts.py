@@ -17,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 import flops  # noqa: E402
-from tf_deepgifs.training import run_directory  # noqa: E402  (before TF: it switches oneDNN on)
+from tf_deepgifs.runs import run_directory  # noqa: E402  (before TF: it switches oneDNN on)
 import tensorflow as tf  # noqa: E402
 from tf_deepgifs.config import Config, DataConfig  # noqa: E402
 

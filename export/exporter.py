@@ -21,7 +21,7 @@ import tf2onnx
 import tf_deepgifs
 from . import contract, verify
 from .rollout import rollout_function, step_function
-from tf_deepgifs.training import run_directory
+from tf_deepgifs.runs import run_directory
 from tf_deepgifs.errors import UserError
 
 # tf2onnx 1.17 knows opsets up to 18; ONNX Runtime runs 18 from release 1.14 on.

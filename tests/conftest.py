@@ -18,7 +18,7 @@ import tensorflow as tf  # noqa: E402
 
 from tests.scheduling import pytest_collection_modifyitems  # noqa: F401  (a hook)
 from tests.tiny import TINY_MODEL
-from tf_deepgifs.training import run_directory
+from tf_deepgifs.runs import run_directory
 from tf_deepgifs.config import Config, DataConfig, TrainConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -65,7 +65,8 @@ def step(out, rows):
 
     from tests.tiny import ball_pixels
     from tf_deepgifs.config import Config, DataConfig, TrainConfig
-    from tf_deepgifs.training import backends, distribution, joint_training, run_directory
+    from tf_deepgifs.training import backends, distribution, joint_training
+    from tf_deepgifs.runs import run_directory
 
     videos = ball_pixels(batch=4, frames=5)[:rows]
     config = tiny_jax_config(None)

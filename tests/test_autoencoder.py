@@ -8,7 +8,8 @@ from tests.tiny import TINY_MODEL, ball_pixels
 from tf_deepgifs.config import AutoencoderConfig, Config, DataConfig, TrainConfig
 from tf_deepgifs.data import pixels
 from tf_deepgifs.models import losses
-from tf_deepgifs.training import autoencoder, backends, distribution, run_directory
+from tf_deepgifs.training import autoencoder, backends, distribution
+from tf_deepgifs.runs import run_directory
 
 CONFIG = Config(model=dataclasses.replace(TINY_MODEL, latent_normalization=True),
                 train=TrainConfig(), data=DataConfig(num_frames=6))

@@ -11,7 +11,7 @@ import tensorflow as tf
 import torch
 
 from tests.conftest import ENV, REPO
-from tf_deepgifs.training import run_directory
+from tf_deepgifs.runs import run_directory
 from tf_deepgifs.config import Config, ModelConfig
 
 sys.path.insert(0, os.path.join(REPO, "benchmarks"))

@@ -14,7 +14,8 @@ import tensorflow as tf
 
 from tests.tiny import TINY_ARGS, TINY_MODEL, ball_pixels, started_joint_training
 from tf_deepgifs.cli import main
-from tf_deepgifs.training import distribution, run_directory
+from tf_deepgifs.training import distribution
+from tf_deepgifs.runs import run_directory
 from tf_deepgifs.config import Config, DataConfig, TrainConfig
 
 # Commands in processes of their own, or runs of seconds: the whole suite only.

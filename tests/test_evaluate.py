@@ -15,7 +15,7 @@ import tensorflow as tf
 from tests.conftest import TINY_RUN_CONFIG, write_tiny_run
 from tf_deepgifs.data import bouncing_balls, registry, splits
 from tf_deepgifs.evaluation import evaluate
-from tf_deepgifs.training import run_directory
+from tf_deepgifs.runs import run_directory
 from tf_deepgifs.cli import main
 from tf_deepgifs.config import EvaluationConfig
 

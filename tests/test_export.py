@@ -14,7 +14,7 @@ from tf_deepgifs_export.generate import Generator
 from tf_deepgifs_export.rollout import rollout_function
 from tests.conftest import TINY_RUN_CONFIG, write_tiny_run
 from tests.tiny import TINY_MODEL
-from tf_deepgifs.training import run_directory
+from tf_deepgifs.runs import run_directory
 from tf_deepgifs.cli import main
 
 # Commands in processes of their own, or runs of seconds: the whole suite only.

@@ -222,7 +222,7 @@ def test_generator_errors_from_python_name_the_problem(model_path):
 def legacy_files(exported_run, tmp_path_factory):
     """The tiny run exported in the legacy contract (as pretrained/ shipped it): the looped
     file and the one unrolled for the trained horizon (4 frames)."""
-    from tf_deepgifs.training import run_directory
+    from tf_deepgifs.runs import run_directory
     from tf_deepgifs_export import exporter
     from tf_deepgifs_export.rollout import rollout_function
 

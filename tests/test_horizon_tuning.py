@@ -16,8 +16,9 @@ from tf_deepgifs.config import Config, DataConfig, HorizonTuningConfig, TrainCon
 from tf_deepgifs.data import arrays, bouncing_balls, pixels
 from tf_deepgifs.data.splits import example_rng
 from tf_deepgifs.errors import UserError
+from tf_deepgifs.runs import run_directory
 from tf_deepgifs.training import (
-    backends, distribution, horizon_tuning, latent_dynamics, run_directory, tuning_validation,
+    backends, distribution, horizon_tuning, latent_dynamics, tuning_validation,
 )
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")

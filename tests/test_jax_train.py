@@ -17,7 +17,7 @@ import tensorflow as tf
 from tests.jax_run import tiny_jax_config
 from tf_deepgifs.data import arrays, bouncing_balls, pixels, splits
 from tf_deepgifs.errors import UserError
-from tf_deepgifs.training import run_directory
+from tf_deepgifs.runs import run_directory
 
 # Commands in processes of their own, or runs of seconds: the whole suite only.
 pytestmark = pytest.mark.slow

@@ -5,7 +5,7 @@ import pathlib
 
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "tf_deepgifs"
 # Bottom to top; a module may import its own layer and the layers before it.
-LAYERS = ["config", "errors", "data", "metrics", "models", "training", "evaluation", "cli"]
+LAYERS = ["config", "errors", "data", "metrics", "models", "runs", "training", "evaluation", "cli"]
 BASE = {"config": 0, "errors": 0}  # config and errors import nothing of each other's
 
 

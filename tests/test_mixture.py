@@ -11,7 +11,8 @@ from tests.tiny import TINY_MODEL, ball_videos
 from tf_deepgifs.config import Config, HorizonTuningConfig, TrainConfig
 from tf_deepgifs.errors import UserError
 from tf_deepgifs.models import predictor
-from tf_deepgifs.training import horizon_tuning, joint_training, latent_dynamics, run_directory
+from tf_deepgifs.training import horizon_tuning, joint_training, latent_dynamics
+from tf_deepgifs.runs import run_directory
 from tests.test_horizon_tuning import _started_tuning, _tune_steps, _validation_loss
 
 COMPONENTS = 3

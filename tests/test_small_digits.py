@@ -10,7 +10,8 @@ import pytest
 from tf_deepgifs.config import PRESETS, DataConfig, HorizonTuningConfig
 from tf_deepgifs.data import arrays, moving_mnist, small_digits
 from tf_deepgifs.errors import UserError
-from tf_deepgifs.training import horizon_tuning, run_directory
+from tf_deepgifs.training import horizon_tuning
+from tf_deepgifs.runs import run_directory
 from tf_deepgifs.data.splits import example_rng
 from tf_deepgifs.evaluation import digit_identity
 

@@ -11,7 +11,8 @@ from tests.tiny import TINY_ARGS
 from tf_deepgifs import cli
 from tf_deepgifs.config import DEFAULT_PRESET, PRESETS, Config
 from tf_deepgifs.data import arrays, pixels
-from tf_deepgifs.training import run_directory, staged_training
+from tf_deepgifs.training import staged_training
+from tf_deepgifs.runs import run_directory
 
 pytestmark = pytest.mark.slow  # trains two stages and builds a dataset slice
 

@@ -18,7 +18,8 @@ import tensorflow as tf
 
 from tests.tiny import TINY_ARGS, TINY_MODEL
 from tf_deepgifs.data import bouncing_balls
-from tf_deepgifs.training import joint_training, run_directory
+from tf_deepgifs.training import joint_training
+from tf_deepgifs.runs import run_directory
 from tf_deepgifs.cli import main
 from tf_deepgifs.config import Config, DataConfig, TrainConfig
 from tf_deepgifs.errors import UserError

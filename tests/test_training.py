@@ -167,7 +167,7 @@ def test_training_noise_differs_between_steps_and_repeats_for_a_step():
 
 @pytest.mark.parametrize("mode", ["teacher_forced", "scheduled"])
 def test_mixed_bfloat16_computes_in_bfloat16_and_matches_float32_losses(mode, tmp_path):
-    from tf_deepgifs.training import run_directory
+    from tf_deepgifs.runs import run_directory
 
     videos = ball_pixels(batch=4, frames=6)
     configs = {precision: Config(model=TINY_MODEL, data=DataConfig(num_frames=6), train=TrainConfig(

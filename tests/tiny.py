@@ -27,7 +27,8 @@ def ball_pixels(batch=4, frames=6, seed=0):
 def started_joint_training(config, videos, strategy=None, model=None):
     """(stage, backend): the paper's training on uint8 `videos` (its training and validation
     split both), with its TensorFlow backend started on `strategy` (default: one device)."""
-    from tf_deepgifs.training import backends, distribution, joint_training, run_directory
+    from tf_deepgifs.training import backends, distribution, joint_training
+    from tf_deepgifs.runs import run_directory
 
     devices = distribution.tensorflow_devices(strategy)
     if model is None:

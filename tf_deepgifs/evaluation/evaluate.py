@@ -41,7 +41,7 @@ from tf_deepgifs.data import arrays, bouncing_balls, pipeline, pixels, registry,
 from tf_deepgifs.evaluation import digit_identity, figures, ideal_sampler
 from tf_deepgifs.metrics import ball_detector
 from tf_deepgifs.metrics import images as metrics
-from tf_deepgifs.training import run_directory
+from tf_deepgifs.runs import run_directory
 from tf_deepgifs.training.backends import TF_FUNCTION
 from tf_deepgifs.config import EvaluationConfig
 from tf_deepgifs.errors import UserError

@@ -1,6 +1,5 @@
 """The training layer: runs that turn data into trained networks, on TensorFlow or JAX.
 
-    run_directory   a run directory: what is written, read back and resumed
     loop            the one training loop every stage runs through
     stages          what a stage gives the loop (players, batches, validation, schedule)
     joint_training  the paper's four networks and losses (`python -m tf_deepgifs train`)

@@ -25,7 +25,7 @@ from tf_deepgifs.data import pixels
 from tf_deepgifs.metrics import ball_detector
 from tf_deepgifs.models import losses
 from tf_deepgifs.models.encoder import sample_latent
-from tf_deepgifs.training import run_directory
+from tf_deepgifs.runs import run_directory
 from tf_deepgifs.training.stages import Player, Schedule
 
 NOISE_STREAM = 0  # the latents' sampling noise

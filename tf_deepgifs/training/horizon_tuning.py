@@ -23,7 +23,8 @@ from keras import ops
 
 from tf_deepgifs.data import arrays, pixels
 from tf_deepgifs.errors import UserError
-from tf_deepgifs.training import backends, distribution, loop, run_directory
+from tf_deepgifs.training import backends, distribution, loop
+from tf_deepgifs.runs import run_directory
 from tf_deepgifs.training.latent_dynamics import horizon_losses, reverse_some, summary
 from tf_deepgifs.training.tuning_validation import (
     ball_selection_score, encode, validation_scores,

@@ -24,7 +24,8 @@ import time
 from tf_deepgifs.data import arrays, pixels
 from tf_deepgifs.errors import UserError
 from tf_deepgifs.models.deepgif import NOISE_STREAMS
-from tf_deepgifs.training import backends, distribution, loop, run_directory, samples
+from tf_deepgifs.training import backends, distribution, loop, samples
+from tf_deepgifs.runs import run_directory
 from tf_deepgifs.training.stages import Player, Schedule
 
 

@@ -26,7 +26,7 @@ import time
 import keras
 import numpy as np
 
-from tf_deepgifs.training import run_directory
+from tf_deepgifs.runs import run_directory
 
 
 def _read(window):

@@ -28,8 +28,9 @@ import numpy as np
 
 from tf_deepgifs.data import arrays, pixels
 from tf_deepgifs.errors import UserError
+from tf_deepgifs.runs import run_directory
 from tf_deepgifs.training import (
-    autoencoder, backends, distribution, horizon_tuning, latent_dynamics, loop, run_directory,
+    autoencoder, backends, distribution, horizon_tuning, latent_dynamics, loop,
 )
 
 AUTOENCODER_DIR = "autoencoder"  # inside the run directory
