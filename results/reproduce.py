@@ -157,12 +157,16 @@ def publish(stage, places, record, log):
     their folder as it was, and RESULTS.md says so."""
     out = pathlib.Path(places["out"])
     runs = {entry["model"]: pathlib.Path(fill(entry["run"], places)) for entry in stage["publish"]}
+    for model, run in list(runs.items()):
+        if not run.exists():  # its stages were left out (--stages)
+            log(f"Not published: {model} was not trained ({run} does not exist).")
+            del runs[model]
     for run in runs.values():
         if not (run / "export" / "generator.onnx").exists():
             raise RecipeError(f"{run / 'export' / 'generator.onnx'} does not exist: export "
                               f"{run} first.")
     met = targets_met(runs)
-    for entry in stage["publish"]:
+    for entry in (entry for entry in stage["publish"] if entry["model"] in runs):
         model, run = entry["model"], runs[entry["model"]]
         folder = out / "pretrained" / entry["pretrained"]
         if not met.get(model, False):

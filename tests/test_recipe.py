@@ -155,7 +155,8 @@ def test_publishing_ships_a_model_that_meets_its_targets_and_keeps_the_others(tm
     _evaluated_run(runs / "improved", improved)
     stage = {"publish": [
         {"model": "paper", "run": str(runs / "paper"), "pretrained": "bouncing_balls-paper"},
-        {"model": "improved", "run": str(runs / "improved"), "pretrained": "bouncing_balls-improved"}]}
+        {"model": "improved", "run": str(runs / "improved"), "pretrained": "bouncing_balls-improved"},
+        {"model": "digits", "run": str(runs / "digits"), "pretrained": "digits"}]}  # not trained
     written = []
     monkeypatch.setattr(reproduce.subprocess, "run",
                         lambda arguments, cwd: written.append(arguments) or
@@ -167,8 +168,10 @@ def test_publishing_ships_a_model_that_meets_its_targets_and_keeps_the_others(tm
     # 1.6 px at generated frame 5 by the unsplit regions misses the 1.5 px target, though
     # the splitting detector says 1.0: the folder keeps its legacy file.
     assert legacy.read_bytes() == b"legacy" and not (legacy.parent / "generator.onnx").exists()
+    assert not (out / "pretrained" / "digits").exists()
     arguments = written[0]
     assert arguments[arguments.index("--published") + 1] == "paper"
+    assert "--digits" not in arguments
 
 
 @pytest.mark.slow
