@@ -183,6 +183,7 @@ def publish(stage, places, record, log):
                  "--published", ",".join(published),
                  "--stages", str(record.path),
                  "--notes", str(REPO / "results" / "notes.md"), "--out", str(out / "RESULTS.md")]
+    out.mkdir(parents=True, exist_ok=True)
     result = subprocess.run([sys.executable, *arguments], cwd=out)
     if result.returncode != 0:
         raise RecipeError("results/make_results.py failed; see above.")
