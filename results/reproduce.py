@@ -161,10 +161,6 @@ def publish(stage, places, record, log):
         if not run.exists():  # its stages were left out (--stages)
             log(f"Not published: {model} was not trained ({run} does not exist).")
             del runs[model]
-    for run in runs.values():
-        if not (run / "export" / "generator.onnx").exists():
-            raise RecipeError(f"{run / 'export' / 'generator.onnx'} does not exist: export "
-                              f"{run} first.")
     met = targets_met(runs)
     for entry in (entry for entry in stage["publish"] if entry["model"] in runs):
         model, run = entry["model"], runs[entry["model"]]
@@ -172,6 +168,9 @@ def publish(stage, places, record, log):
         if not met.get(model, False):
             log(f"Not published: {model} misses its targets (RESULTS.md); {folder} stays.")
             continue
+        if not (run / "export" / "generator.onnx").exists():
+            raise RecipeError(f"{run / 'export' / 'generator.onnx'} does not exist: export "
+                              f"{run} first.")
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(run / "export" / "generator.onnx", folder / "generator.onnx")
         shutil.copyfile(selected_weights(run), folder / NETWORKS_FILE)
