@@ -497,7 +497,7 @@ def shipping_lines(runs, published):
     for name, run in runs.items():
         stages = "; ".join(f"{stage_name(stage)}: {objective(stage)}" for stage in lineage(run))
         shipped = ("yes" if name in published else
-                   "no: it misses a target, so its pretrained/ folder keeps the file it had")
+                   "no: it misses a target, so pretrained/ keeps what it had for it")
         lines.append(f"| {name} | {stages} | {shipped} |")
     return lines + [""]
 
