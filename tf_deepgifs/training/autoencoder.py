@@ -26,7 +26,7 @@ from tf_deepgifs.metrics import ball_detector
 from tf_deepgifs.models import losses
 from tf_deepgifs.models.encoder import sample_latent
 from tf_deepgifs.runs import run_directory
-from tf_deepgifs.training.stages import Player, Schedule
+from tf_deepgifs.training.stages import Player, Schedule, learning_rate_schedule
 
 NOISE_STREAM = 0  # the latents' sampling noise
 # Validation reads every VALIDATION_FRAME_STRIDE-th frame of each validation sequence:
@@ -37,17 +37,10 @@ VALIDATION_FRAME_STRIDE = 4
 STATISTICS_SEQUENCES = 500
 
 
-def learning_rate(options):
-    """Adam's learning rate: constant, or decayed to 0 over the stage (`options.steps`)."""
-    if options.learning_rate_decay == "cosine":
-        return keras.optimizers.schedules.CosineDecay(options.learning_rate, options.steps)
-    return options.learning_rate
-
-
 def compile_autoencoder_optimizers(model, options):
     """The model's generator optimizer becomes the stage's Adam, built on the encoder's
     and decoder's variables (the checkpoints hold it); the discriminator's stays idle."""
-    model.compile(g_optimizer=keras.optimizers.Adam(learning_rate(options)),
+    model.compile(g_optimizer=keras.optimizers.Adam(learning_rate_schedule(options)),
                   d_optimizer=keras.optimizers.Adam())
     model.g_optimizer.build(autoencoder_variables(model))
 

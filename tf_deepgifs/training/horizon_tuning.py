@@ -25,6 +25,7 @@ from tf_deepgifs.data import arrays, pixels
 from tf_deepgifs.errors import UserError
 from tf_deepgifs.training import backends, distribution, loop
 from tf_deepgifs.runs import run_directory
+from tf_deepgifs.training.stages import learning_rate_schedule
 from tf_deepgifs.training.latent_dynamics import horizon_losses, reverse_some, summary
 from tf_deepgifs.training.tuning_validation import (
     ball_selection_score, encode, validation_scores,
@@ -57,14 +58,6 @@ def with_mixture_readout(source, config, options):
     new_bias[m : m + m * size] = np.tile(bias, m)
     model.predictor.readout.set_weights([new_kernel, new_bias])
     return model
-
-
-def learning_rate_schedule(options):
-    """Adam's learning rate: the constant `options.learning_rate`, or its cosine decay to 0
-    over `options.steps` (the optimizer's iterations count the steps taken)."""
-    if options.learning_rate_decay == "cosine":
-        return keras.optimizers.schedules.CosineDecay(options.learning_rate, options.steps)
-    return options.learning_rate
 
 
 class HorizonTuning:

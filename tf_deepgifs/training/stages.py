@@ -20,6 +20,8 @@ horizon):
 import dataclasses
 from typing import Any
 
+import keras
+
 
 @dataclasses.dataclass
 class Player:
@@ -40,3 +42,11 @@ class Schedule:
     keep_checkpoints: int
     log_every: int = 10  # each read-back waits for the device; the steps between do not
     validate_at_start: bool = False  # the source networks validated (and kept) at step 0
+
+
+def learning_rate_schedule(options):
+    """Adam's learning rate: the constant `options.learning_rate`, or its cosine decay to 0
+    over `options.steps` (the optimizer's iterations count the steps taken)."""
+    if options.learning_rate_decay == "cosine":
+        return keras.optimizers.schedules.CosineDecay(options.learning_rate, options.steps)
+    return options.learning_rate
