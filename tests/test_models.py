@@ -102,6 +102,31 @@ def test_deepgif_generates_the_frames_after_the_context():
     assert not np.allclose(generated[:, 0], generated[:, -1], atol=1e-3)  # it moves on
 
 
+def test_the_generation_step_reads_frames_then_latents_as_the_contract_says():
+    """One step (the exported file's cut): F frames encoded and sampled with their noise
+    rows, then R latents read as they are, in one batch; the LSTM's prediction decoded."""
+    model = _tiny_model()
+    frames = pixels.to_network_range(ball_videos(batch=2, frames=1)[:, 0])
+    latents = np.random.default_rng(0).normal(size=(1, 6)).astype(np.float32)
+    noise = np.random.default_rng(1).normal(size=(3, 6)).astype(np.float32)
+    state = [np.random.default_rng(2).normal(size=(3, 8)).astype(np.float32)] * 2
+    step = model.generation_step(state, frames=frames, latents=latents, noise=noise)
+
+    mean, log_variance = model.encoder(frames, training=False)
+    read = np.concatenate([mean + np.exp(0.5 * log_variance) * noise[:2], latents])
+    latent, (h, c) = model.predictor.step(read, state)
+    np.testing.assert_allclose(step.latent, latent, atol=1e-5)
+    np.testing.assert_allclose(step.state[0], h, atol=1e-5)
+    np.testing.assert_allclose(step.state[1], c, atol=1e-5)
+    np.testing.assert_allclose(step.frame, model.decoder(latent, training=False), atol=1e-5)
+    assert step.mixture is None
+
+    two_rows = [s[:2] for s in state]
+    deterministic = model.generation_step(two_rows, frames=frames)  # no noise: the means
+    expected, _ = model.predictor.step(mean, two_rows)
+    np.testing.assert_allclose(deterministic.latent, expected, atol=1e-5)
+
+
 def test_latent_feedback_generates_from_the_predicted_latents_alone(tmp_path):
     frames_model = _tiny_model()
     model = _tiny_model(dataclasses.replace(TINY_MODEL, generation_feedback="latent"))

@@ -72,7 +72,7 @@ def test_closed_loop_fed_the_ground_truth_is_teacher_forcing():
     mean, _, _ = model.encode_sequence(videos, np.zeros((3, 6, 6), np.float32), training=False)
     teacher, teacher_latents = model.teacher_forced(mean, training=False)
     loop, loop_latents = model.closed_loop(
-        mean[:, :2], 4, np.zeros((3, 3, 6), np.float32), teacher_latents=mean[:, 2:-1],
+        mean[:, :2], 4, np.zeros((3, 4, 6), np.float32), teacher_latents=mean[:, 2:-1],
         use_own=np.zeros((3, 3), bool), training=False,
     )
     assert teacher.shape == loop.shape == (3, 4, 64, 64, 1)
@@ -98,7 +98,7 @@ def test_generated_frames_are_decoded_in_training_as_in_generation():
     before = _moving_statistics(model)
     for mode_call in (
         lambda training: model.teacher_forced(latents, training=training)[0],
-        lambda training: model.closed_loop(latents[:, :2], 4, np.zeros((3, 3, 6), np.float32),
+        lambda training: model.closed_loop(latents[:, :2], 4, np.zeros((3, 4, 6), np.float32),
                                            training=training)[0],
     ):
         np.testing.assert_allclose(mode_call(True), mode_call(False), atol=1e-6)
@@ -113,7 +113,7 @@ def test_fed_back_frames_are_inputs_not_paths_for_gradients():
     model = _model(context_frames=2)
     mean, _, _ = model.encode_sequence(ball_videos(batch=2, frames=6), np.zeros((2, 6, 6), np.float32))
     with tf.GradientTape(persistent=True) as tape:
-        frames, _ = model.closed_loop(mean[:, :2], 4, np.zeros((2, 3, 6), np.float32),
+        frames, _ = model.closed_loop(mean[:, :2], 4, np.zeros((2, 4, 6), np.float32),
                                       training=True)
         later = tf.reduce_sum(frames[:, 1:] ** 2)
     encoder_gradients = tape.gradient(later, model.encoder.trainable_variables)
@@ -149,9 +149,26 @@ def test_scheduled_sampling_ramps_from_teacher_forcing_to_rollout():
 def test_context_frames_leave_t_minus_k_frames_to_predict(mode):
     model = _model(mode, context_frames=3)
     videos = ball_videos(batch=2, frames=6)
-    assert model(videos).shape == (2, 3, 64, 64, 1)
+    generated = np.asarray(model(videos))
+    assert generated.shape == (2, 3, 64, 64, 1)
+    # Generation reads the K context frames, every one of them, and nothing after them.
+    later_blanked, first_moved = videos.copy(), videos.copy()
+    later_blanked[:, 3:] = 0.0
+    first_moved[:, 0] = videos[:, 2]
+    np.testing.assert_allclose(model(later_blanked), generated, atol=1e-6)
+    assert np.abs(np.asarray(model(first_moved)) - generated).max() > 1e-4
+    # The losses compare the predictions with frames K..T-1, in [-1, 1].
     logs = model.validation_losses(tf.constant(videos))
-    assert np.isfinite(float(logs["rollout"]))
+    truth = pixels.to_network_range(videos[:, 3:])
+    rollout = np.mean((pixels.to_network_range(generated) - truth) ** 2)
+    assert float(logs["rollout"]) == pytest.approx(rollout, rel=1e-4)
+    if mode == "teacher_forced":
+        mean, _, _ = model.encode_sequence(videos, np.zeros((2, 6, 6), np.float32), training=False)
+        predicted = model.teacher_forced(mean, training=False)[0]
+        expected = np.mean((np.asarray(predicted) - truth) ** 2)
+    else:  # validation feeds the own frames everywhere: the rollout's frames
+        expected = rollout
+    assert float(logs["prediction"]) == pytest.approx(expected, rel=1e-4)
 
 
 def test_training_noise_differs_between_steps_and_repeats_for_a_step():

@@ -15,21 +15,22 @@ Data flow, with K context frames and T frames per video:
                     (or z_hat[t+1] itself, with ModelConfig.generation_feedback "latent")
     scheduled:      per sequence and step, the own frame with probability p (0 -> 1)
 
-Generation is one step repeated (`generation_step`): a predicted latent in, its frame and
-the LSTM's next input out. The model's rollout, the exported generator and horizon tuning
-all take that step, so how a model feeds back (`generation_feedback`) is said once.
+Generation is one step repeated (`generation_step`, the exported step file's cut): what
+the LSTM reads and its state in, the next frame, its latent and the new state out. The
+model's rollout, training's closed loop, horizon tuning and the exported generator all
+take that step, and how a model feeds back (`next_input`) is said once.
 
 Frames enter and leave the model in [0, 1] (`tf_deepgifs.data.pixels`); inside, the
 encoder and the discriminator read and the decoder writes [-1, 1], and the losses are
 computed there, as in the paper's code.
 
-Generated frames are decoded, and re-encoded when fed back, with the BatchNorm layers'
-moving statistics in training too: generation has no batch to take statistics from. With
-the batch's statistics, the decoder normalises away any per-channel offset and scale of
-the predicted latents, so training never corrects them, and the generator that is shipped
-(moving statistics) decodes garbage (results/notes.md). Only the passes over real frames (encoding the videos, reconstructing them) use and
-update batch statistics.
+Generated frames are decoded (and re-encoded when fed back) with the BatchNorm layers'
+moving statistics, in training too: generation has no batch to take statistics from, and
+batch statistics would hide offsets in the predicted latents from training
+(results/notes.md). Only the passes over real frames use and update batch statistics.
 """
+
+from typing import NamedTuple
 
 import keras
 from keras import ops
@@ -41,7 +42,7 @@ from tf_deepgifs.models.decoder import Decoder
 from tf_deepgifs.models.discriminator import Discriminator
 from tf_deepgifs.models.encoder import Encoder, sample_latent
 from tf_deepgifs.models.layers import as_model_config, config_dict
-from tf_deepgifs.models.predictor import Predictor
+from tf_deepgifs.models.predictor import Predictor, choose
 
 # Independent random streams per train step: the latents' noise, the fed-back frames'
 # noise, and scheduled sampling's coin flips.
@@ -49,6 +50,15 @@ NOISE_STREAMS = {"latent": 0, "feedback": 1, "coin": 2}
 # The `training` flag of every decoder or encoder pass over generated frames, in training
 # as in generation: BatchNorm with its moving statistics (see the module's doc).
 GENERATING = False
+
+
+class GenerationStep(NamedTuple):
+    """What one `DeepGIF.generation_step` makes (shapes there)."""
+
+    frame: object
+    latent: object
+    state: list
+    mixture: object
 
 
 @keras.saving.register_keras_serializable(package="tf_deepgifs")
@@ -193,67 +203,88 @@ class DeepGIF(keras.Model):
             return latent
         return self.read_frame(frame, noise)
 
-    def generation_step(self, latent, noise=None, kernels=None):
-        """One generated frame, and what the LSTM reads next.
+    def generation_step(self, state, frames=None, latents=None, noise=None, kernels=None,
+                        training=None):
+        """One step of generation, cut where the exported step file is (export/contract.py):
 
-            z_n --Decoder--> x_n;   next input: z_n ("latent")  or  sample(Encoder(x_n)) ("frames")
+            [Encoder(frames) sampled; latents] --LSTM(state)--> z_n --Decoder--> x_n
+
+        Every generating loop takes this step: `closed_loop` (so `rollout` and training),
+        horizon tuning's rollouts and the exported step and rollout.
 
         Args:
-          latent: (B, L) z_n, the LSTM's prediction of frame n.
-          noise: optional (B, L) standard normal, sampling x_n's re-encoded latent with
-            "frames" feedback; None takes its mean. Unused with "latent" feedback.
+          state: the LSTM's [h, c], each (B, lstm_units).
+          frames: optional (F, H, W, C) in [-1, 1], read through the encoder.
+          latents: optional (R, L), read as they are. The batch is the F frames, then the
+            R latents: B = F + R.
+          noise: optional (B, noise_dim) standard normal: a read frame's latent is sampled
+            with its row's first latent_dim numbers, a mixture draws z_n's component with
+            the rest (`ModelConfig.noise_dim`). None: the means, the likeliest component.
           kernels: the decoder's `transposed_kernels()`, folded once for many steps.
 
         Returns:
-          frame x_n (B, H, W, C) in [-1, 1] and the next input (B, L). The decoder and
-          encoder run with their moving statistics, in training too (see the module's doc).
+          `GenerationStep`: x_n (B, H, W, C) in [-1, 1] (decoded on moving statistics, see
+          the module's doc), z_n (B, L), the new state, and a mixture's (logits, means,
+          log standard deviations) (None without a mixture).
         """
+        size = self.config.latent_dim
+        reads = []
+        if frames is not None:
+            frame_noise = None if noise is None else noise[: ops.shape(frames)[0], :size]
+            reads.append(self.read_frame(frames, frame_noise))
+        if latents is not None:
+            reads.append(latents)
+        read = reads[0] if len(reads) == 1 else ops.concatenate(reads, axis=0)
+        mixture = None
+        if self.config.mixture_components:
+            mixture, state = self.predictor.mixture_step(read, state, training=training)
+            latent = choose(mixture[0], mixture[1], None if noise is None else noise[:, size:])
+        else:
+            latent, state = self.predictor.step(read, state, training=training)
         frame = self.decoder(latent, training=GENERATING, transposed_kernels=kernels)
-        return frame, self.next_input(frame, latent, noise)
+        return GenerationStep(frame, latent, state, mixture)
 
-    def closed_loop(self, context_latents, num_frames, feedback_noise, teacher_latents=None,
-                    use_own=None, training=None, choice_noise=None):
-        """Generates `num_frames` frames by `generation_step`, each one's next input fed
-        back to the LSTM as an input, not as a path for gradients.
+    def closed_loop(self, context_latents, num_frames, noise=None, teacher_latents=None,
+                    use_own=None, training=None):
+        """Generates `num_frames` frames by `generation_step`: the context latents read,
+        then each step's `next_input` fed back to the LSTM as an input, not as a path
+        for gradients.
 
         Args:
           context_latents: (B, K, L) latents of the context frames, read first.
           num_frames: N frames to generate.
-          feedback_noise: (B, N - 1, L) noise for sampling the fed-back frames' latents
-            (unused with "latent" feedback, which feeds no frame back).
+          noise: optional (B, N, noise_dim) standard normal, one row per generated frame:
+            row n's first latent_dim numbers sample the latent read back from frame n - 1
+            (row 0's are unused: the context latents are read as they are), the rest
+            draw frame n's mixture component. None: the means, the likeliest components.
           teacher_latents: optional (B, N - 1, L) ground-truth latents of the frames
             generated at steps 0..N-2, fed instead of the own frame where `use_own` is False.
           use_own: optional bool (B, N - 1); None feeds the own frame everywhere.
-          choice_noise: a mixture model's (B, N, M) standard normal; entry n draws the
-            component generated frame n is decoded from. None takes the most likely ones.
 
         Returns:
           (B, N, H, W, C) frames in [-1, 1], the same in training and in generation, and
           the predicted latents they were decoded from (B, N, L).
         """
-        def choice(n):
-            return None if choice_noise is None else choice_noise[:, n]
-
-        state = self.predictor.initial_state(ops.shape(context_latents)[0])
-        last_context = context_latents.shape[1] - 1
-        for k in range(last_context + 1):
-            latent, state = self.predictor.step(context_latents[:, k], state, training=training,
-                                                noise=choice(0) if k == last_context else None)
-        frames, latents = [], []
+        size, last_context = self.config.latent_dim, context_latents.shape[1] - 1
+        row = (lambda n: None) if noise is None else (lambda n: noise[:, n])
         kernels = self.decoder.transposed_kernels()  # folded once for all frames
-        for n in range(num_frames):
-            last = n == num_frames - 1
-            frame, fed_back = self.generation_step(
-                latent, None if last else feedback_noise[:, n], kernels)
-            frames.append(frame)
-            latents.append(latent)
-            if last:
-                break
-            fed_back = ops.stop_gradient(fed_back)
+        state = self.predictor.initial_state(ops.shape(context_latents)[0])
+        for k in range(last_context + 1):
+            step = self.generation_step(state, latents=context_latents[:, k], kernels=kernels,
+                                        noise=row(0) if k == last_context else None,
+                                        training=training)
+            state = step.state
+        frames, latents = [step.frame], [step.latent]
+        for n in range(1, num_frames):
+            read_noise = None if noise is None else noise[:, n, :size]
+            fed_back = ops.stop_gradient(self.next_input(step.frame, step.latent, read_noise))
             if use_own is not None:
-                fed_back = ops.where(use_own[:, n, None], fed_back, teacher_latents[:, n])
-            latent, state = self.predictor.step(fed_back, state, training=training,
-                                                noise=choice(n + 1))
+                fed_back = ops.where(use_own[:, n - 1, None], fed_back,
+                                     teacher_latents[:, n - 1])
+            step = self.generation_step(step.state, latents=fed_back, noise=row(n),
+                                        kernels=kernels, training=training)
+            frames.append(step.frame)
+            latents.append(step.latent)
         return ops.stack(frames, axis=1), ops.stack(latents, axis=1)
 
     def rollout(self, context, num_frames, noise=None, training=False):
@@ -274,9 +305,7 @@ class DeepGIF(keras.Model):
         # Earlier context frames use their mean; the last one takes the first noise entry.
         last = sample_latent(mean[:, -1], log_variance[:, -1], noise[:, 0, :latent])
         context_latents = ops.concatenate([mean[:, :-1], last[:, None]], axis=1)
-        choice_noise = noise[:, :, latent:] if self.config.mixture_components else None
-        frames, _ = self.closed_loop(context_latents, num_frames, noise[:, 1:, :latent],
-                                     training=training, choice_noise=choice_noise)
+        frames, _ = self.closed_loop(context_latents, num_frames, noise, training=training)
         return pixels.from_network_range(frames)
 
     def _decode_sequence(self, latents, training=None):
@@ -305,8 +334,12 @@ class DeepGIF(keras.Model):
         use_own = None
         if self.mode == "scheduled":
             use_own = noise["coin"] < sampling_probability
+        # The feedback stream samples the fed-back frames' latents (rows 1..N-1); the
+        # training rollout takes the likeliest mixture component.
+        rows = ops.pad(noise["feedback"],
+                       [[0, 0], [1, 0], [0, self.config.noise_dim - self.config.latent_dim]])
         return self.closed_loop(
-            latents[:, :k], frames - k, noise["feedback"],
+            latents[:, :k], frames - k, rows,
             teacher_latents=latents[:, k:-1], use_own=use_own, training=training,
         )
 

@@ -1,7 +1,8 @@
 """The LSTM's rollouts in a frozen latent space, and the losses horizon tuning trains
 them by (`horizon_tuning.py`; the staged method's dynamics stage).
 
-    latent_rollout          K true latents read, then the LSTM's own feedback (B, T - K, L)
+    read_context            K true latents read by the model's generation step
+    latent_rollout          then the LSTM's own feedback, step by step (B, T - K, L)
     horizon_losses          latent MSE per frame + the first frame's image MSE (+ manifold)
     mixture_rollout         the same for a mixture readout, following the nearest component
     mixture_horizon_losses  the mixture's negative log-likelihood + the first frame's MSE
@@ -17,36 +18,41 @@ from keras import ops
 from tf_deepgifs.models.predictor import mixture_log_likelihood, nearest_component
 
 
+def read_context(model, latents, context_frames):
+    """The first K latents of (B, T, L) read by `model.generation_step`: its last step,
+    which predicts frame K."""
+    state = model.predictor.initial_state(ops.shape(latents)[0])
+    for k in range(context_frames):
+        step = model.generation_step(state, latents=latents[:, k])
+        state = step.state
+    return step
+
+
 def latent_rollout(model, latents, context_frames):
     """The LSTM fed its own predictions as the model generates: latents (B, T, L) -->
     (predicted (B, T - K, L), fed back (B, T - K - 1, L)).
 
-    After the K context latents, each prediction goes through `model.generation_step`
-    and its next input is read: the prediction itself ("latent" feedback) or its frame
+    After the K context latents, each step's `model.next_input` is read by the next
+    `model.generation_step`: the prediction itself ("latent" feedback) or its frame
     re-encoded ("frames"), with the gradient passed as if that round trip were the
-    identity (straight through). With the gradient of the frozen networks too, the LSTM
-    learnt to make faint balls whose round trip lands near the truth, and the right
-    count fell from 98% to 78% (results/notes.md).
+    identity (straight through; results/notes.md says why not through it).
     """
-    state = model.predictor.initial_state(ops.shape(latents)[0])
-    for k in range(context_frames):
-        predicted, state = model.predictor.step(latents[:, k], state)
-    predictions, fed_back = [predicted], []
+    step = read_context(model, latents, context_frames)
+    predictions, fed_back = [step.latent], []
     for _ in range(latents.shape[1] - context_frames - 1):
-        _, next_input = model.generation_step(predicted)
-        fed_back.append(ops.stop_gradient(next_input))
-        straight_through = predicted + (fed_back[-1] - ops.stop_gradient(predicted))
-        predicted, state = model.predictor.step(straight_through, state)
-        predictions.append(predicted)
+        fed_back.append(ops.stop_gradient(model.next_input(step.frame, step.latent)))
+        straight_through = step.latent + (fed_back[-1] - ops.stop_gradient(step.latent))
+        step = model.generation_step(step.state, latents=straight_through)
+        predictions.append(step.latent)
     return ops.stack(predictions, axis=1), ops.stack(fed_back, axis=1)
 
 
 def horizon_losses(model, latents, context_frames, first_frame_weight, manifold_weight=0.0,
                    teacher_forced=False, first_frame_sequences=0):
-    """A mixture readout's are `mixture_horizon_losses`. Otherwise {"latent": per-frame latent MSE (T - K,), "first_frame": image MSE, "manifold":
+    """{"latent": per-frame latent MSE (T - K,), "first_frame": image MSE, "manifold":
     latent MSE of the fed-back inputs to the predictions they come from (0 with "latent"
     feedback), "loss": latent MSE + first_frame_weight * first_frame + manifold_weight *
-    manifold}.
+    manifold}; a mixture readout's are `mixture_horizon_losses`.
 
     latents (B, T, L): the encoder's means of real videos. The first frame's target is the
     decoder's rendering of the true latent, so no pixels are needed. The rollout feeds
@@ -75,18 +81,15 @@ def horizon_losses(model, latents, context_frames, first_frame_weight, manifold_
 def mixture_rollout(model, latents, context_frames):
     """A mixture LSTM over the horizon: latents (B, T, L) --> its mixture for each of the
     T - K predicted frames: logits (B, T - K, M), means (B, T - K, M, L), log standard
-    deviations (B, T - K, M). After the K context latents it reads back the component
-    nearest the truth: from one seed frame the truth's direction is one of many the
-    mixture offers, and the rollout goes on along the one the truth took."""
-    predictor = model.predictor
-    state = predictor.initial_state(ops.shape(latents)[0])
-    for k in range(context_frames):
-        mixture, state = predictor.mixture_step(latents[:, k], state)
-    mixtures = [mixture]
+    deviations (B, T - K, M). After the K context latents each `model.generation_step`
+    reads the component nearest the truth: from one seed frame the truth's direction is
+    one of many the mixture offers, and the rollout goes on along the one it took."""
+    step = read_context(model, latents, context_frames)
+    mixtures = [step.mixture]
     for t in range(context_frames, latents.shape[1] - 1):
-        fed_back = nearest_component(mixture[1], latents[:, t])
-        mixture, state = predictor.mixture_step(fed_back, state)
-        mixtures.append(mixture)
+        nearest = nearest_component(step.mixture[1], latents[:, t])
+        step = model.generation_step(step.state, latents=nearest)
+        mixtures.append(step.mixture)
     return tuple(ops.stack(part, axis=1) for part in zip(*mixtures))
 
 
