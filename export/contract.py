@@ -52,6 +52,7 @@ SIGNATURE = "rollout"  # the SavedModel signature's name: (seed, noise) -> frame
 PIXEL_RANGE = "0,1"
 
 ONNX_FILE = "generator.onnx"
+INT8_ONNX_FILE = "generator_int8.onnx"  # the same step, quantized to 8 bits
 LEGACY_FIXED_ONNX_FILE = "generator_fixed.onnx"  # the legacy file with N fixed
 SAVED_MODEL_DIR = "saved_model"
 REPORT_FILE = "verification.json"

@@ -4,8 +4,10 @@
         generator.onnx      one generation step through tf2onnx (contract.py), with the
                             contract in its metadata_props: any number of frames, the
                             caller looping
+        generator_int8.onnx the same step in 8 bits (quantize.py), for pages and phones
         saved_model/        TensorFlow SavedModel, signature "rollout" (seed, noise) -> frames
-        verification.json   per-frame errors of both against the TensorFlow rollout
+        verification.json   per-frame errors of both against the TensorFlow rollout, and
+                            of the 8-bit file against the float one
 
 The files are written to `export.partial/`, verified, and only then renamed to `export/`
 (replacing an earlier export), so a failed or interrupted export leaves no files that
@@ -15,12 +17,14 @@ look finished.
 import pathlib
 
 import keras
+import numpy as np
 import onnx
 import tf2onnx
 
 import tf_deepgifs
-from . import contract, verify
+from . import contract, quantize, verify
 from .rollout import rollout_function, step_function
+from tf_deepgifs.data import arrays, pixels
 from tf_deepgifs.runs import run_directory
 from tf_deepgifs.errors import UserError
 
@@ -31,6 +35,8 @@ _DYNAMIC_DIMS = {name: {0: "batch"} for name in contract.INPUTS + contract.OUTPU
 _DYNAMIC_DIMS.update({contract.FRAME: {0: "frames_read"}, contract.LATENT: {0: "latents_read"},
                       contract.SEED: {0: "batch"}, contract.FRAMES: {0: "batch", 1: "frames"}})
 BATCH_SIZES = (1, 3)  # verified batch sizes
+# Validation sequences whose rollouts calibrate the 8-bit file's activation ranges.
+CALIBRATION_SEQUENCES = 32
 
 
 class ExportError(UserError):
@@ -79,6 +85,18 @@ def properties_as_values(properties):
             for key, value in properties.items()}
 
 
+def calibration_seeds(config):
+    """The first K frames of the validation split's first CALIBRATION_SEQUENCES
+    sequences, float32 (B, K, H, W, C) in [0, 1]; Bouncing Balls simulated, as its
+    builder makes them, other datasets read."""
+    if config.data.dataset.partition("/")[0] == "bouncing_balls":
+        video = arrays.simulate(arrays.simulation_config(config.data.dataset), "validation",
+                                CALIBRATION_SEQUENCES, workers=1).video
+    else:
+        video = arrays.load(config.data, "validation", CALIBRATION_SEQUENCES)["video"]
+    return pixels.from_uint8(video[:, : config.train.context_frames]).astype(np.float32)
+
+
 def write_saved_model(model, rollout, path):
     """A SavedModel whose "rollout" signature is `rollout`, needing no project code.
 
@@ -112,14 +130,18 @@ def write_onnx(function, path, properties, opset=OPSET):
 def _write_and_verify(model, rollout, folder, properties, config, opset):
     """Writes every format into `folder` and returns the verification report."""
     write_saved_model(model, rollout, folder / contract.SAVED_MODEL_DIR)
-    write_onnx(step_function(model), folder / contract.ONNX_FILE, properties, opset)
+    float_path, quantized_path = folder / contract.ONNX_FILE, folder / contract.INT8_ONNX_FILE
+    write_onnx(step_function(model), float_path, properties, opset)
+    horizon = config.data.num_frames - config.train.context_frames
+    quantize.quantize(float_path, quantized_path, calibration_seeds(config), horizon)
     cases = [(batch, frames) for batch in BATCH_SIZES for frames in verification_lengths(config)]
+    values = properties_as_values(properties)
     try:
-        report = verify.verify(rollout, str(folder / contract.ONNX_FILE),
-                               str(folder / contract.SAVED_MODEL_DIR),
-                               properties_as_values(properties), cases)
+        report = verify.verify(rollout, str(float_path), str(folder / contract.SAVED_MODEL_DIR),
+                               values, cases)
     except RuntimeError as error:
         raise ExportError(str(error)) from None
+    report["int8"] = verify.verify_quantized(str(float_path), str(quantized_path), values, cases)
     report.update(opset=opset, metadata=properties)
     return report
 
@@ -145,9 +167,19 @@ def export_run(run_dir, weights=None, opset=OPSET, log=print):
         log("Max abs difference from the TensorFlow rollout, per case (pixels in [0, 1]):")
         for line in verify.summary_lines(report):
             log(line)
+        for line in verify.quantized_summary_lines(report["int8"]):
+            log(line)
         if not report["passed"]:
             raise ExportError(f"the exported files differ from the model by more than "
                               f"{verify.TOLERANCE:.2g} (per-frame errors above); nothing was written.")
+        if not report["int8"]["passed"]:
+            (partial / contract.INT8_ONNX_FILE).unlink()
     log(f"Wrote {final / contract.ONNX_FILE} and {contract.SAVED_MODEL_DIR}; both agree with "
         f"the model within {verify.TOLERANCE:.2g} at every frame.")
+    tolerance = f"{verify.QUANTIZED_FIRST_FRAME_TOLERANCE:.2g} of the float file's on average"
+    if report["int8"]["passed"]:
+        log(f"Wrote {contract.INT8_ONNX_FILE}: 8 bits, its first frame within {tolerance}.")
+    else:
+        log(f"Did not write {contract.INT8_ONNX_FILE}: in 8 bits this model's first frame is "
+            f"not within {tolerance}; use {contract.ONNX_FILE}.")
     return final

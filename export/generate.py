@@ -102,18 +102,19 @@ class Generator:
     def frame_shape(self):
         return (self.image_size, self.image_size, self.channels)
 
-    def run(self, seeds, noise):
+    def run(self, seeds, noise, on_step=None):
         """Seeds (B, K, H, W, C) and noise (B, N, noise_dim) --> frames (B, N, H, W, C).
 
         All float32; pixels in [0, 1]; noise standard normal, or zeros for the mean
         rollout: entry 0 samples the last seed frame's latent, entry n the generated frame
         n - 1's as it is read back. A legacy fixed-length file generates up to its N.
+        `on_step`, if given, is called with a copy of each step's inputs ({name: array}).
         """
         seeds, noise = np.asarray(seeds, np.float32), np.asarray(noise, np.float32)
         if self.legacy:
             return self._run_legacy(seeds, noise)
         batch, wanted = noise.shape[:2]
-        steps = _BoundSteps(self, batch)
+        steps = _BoundSteps(self, batch, on_step)
         for k in range(self.context_frames):  # the earlier seed frames read as their mean
             last = k == self.context_frames - 1
             steps.step(seeds[:, k], noise[:, 0] if last else None)
@@ -178,10 +179,12 @@ class _BoundSteps:
     Args:
       generator: a `Generator` of the step contract.
       batch: B sequences.
+      on_step: optional, called with a copy of each step's inputs.
     """
 
-    def __init__(self, generator, batch):
+    def __init__(self, generator, batch, on_step=None):
         self.session, self.reads_back_frames = generator.session, generator.reads_back_frames
+        self.on_step = on_step
         self.sides = [{contract.FRAME: np.zeros((batch,) + generator.frame_shape, np.float32),
                        contract.LATENT: np.zeros((batch, generator.latent_dim), np.float32),
                        contract.STATE: np.zeros((batch, 2, generator.state_size), np.float32),
@@ -205,6 +208,9 @@ class _BoundSteps:
         if frame is not None:
             side[contract.FRAME][...] = frame
         side[contract.NOISE][...] = 0 if noise is None else noise
+        if self.on_step:
+            self.on_step({name: (side[name] if name == reads or name not in self.empty
+                                 else self.empty[name]).copy() for name in contract.INPUTS})
         self.session.run_with_iobinding(self._binding(self.side, reads))
         self.side = 1 - self.side
 

@@ -9,7 +9,7 @@ import onnx
 import pytest
 import tensorflow as tf
 
-from tf_deepgifs_export import contract, exporter, verify
+from tf_deepgifs_export import contract, exporter, quantize, verify
 from tf_deepgifs_export.generate import Generator
 from tf_deepgifs_export.rollout import rollout_function
 from tests.conftest import TINY_RUN_CONFIG, write_tiny_run
@@ -121,6 +121,51 @@ def test_the_step_file_generates_what_the_model_generates_at_any_length_and_batc
         seed, noise = _inputs(batch, frames, seed=7)
         expected = model.rollout(tf.constant(seed), frames, tf.constant(noise)).numpy()
         np.testing.assert_allclose(runner.run(seed, noise), expected, atol=1e-4)
+
+
+def test_the_8_bit_file_is_the_same_step_in_8_bits(tmp_path, monkeypatch, capsys):
+    write_tiny_run(tmp_path)
+    # The tiny untrained networks lose more than the tolerance in 8 bits (the test below);
+    # here every 8-bit file is accepted, to read what one holds.
+    monkeypatch.setattr(verify, "QUANTIZED_FIRST_FRAME_TOLERANCE", 1.0)
+    assert main(["export", "--run-dir", str(tmp_path)]) == 0
+    assert f"Wrote {contract.INT8_ONNX_FILE}: 8 bits" in capsys.readouterr().out
+    folder = tmp_path / contract.EXPORT_DIR
+    float_model = onnx.load(str(folder / contract.ONNX_FILE))
+    quantized = onnx.load(str(folder / contract.INT8_ONNX_FILE))
+    # The same inputs, outputs and metadata: every runner takes either file.
+    for part in ("input", "output"):
+        assert ([v.name for v in getattr(quantized.graph, part)]
+                == [v.name for v in getattr(float_model.graph, part)])
+    assert ({p.key: p.value for p in quantized.metadata_props}
+            == {p.key: p.value for p in float_model.metadata_props})
+    # Every weight of a convolution, transposed convolution or matrix product is 8-bit.
+    initializers = {t.name: t for t in quantized.graph.initializer}
+    weights = [n.input[1] for n in quantized.graph.node if n.op_type in quantize.QUANTIZED_OPS]
+    assert len(weights) == sum(n.op_type in quantize.QUANTIZED_OPS for n in float_model.graph.node)
+    for name in weights:
+        dequantize = next(n for n in quantized.graph.node if name in n.output)
+        assert dequantize.op_type == "DequantizeLinear"
+        assert initializers[dequantize.input[0]].data_type == onnx.TensorProto.INT8
+    # The runner loops it; its frames are near the float file's, not the same.
+    seed, noise = _inputs(3, 4)
+    difference = np.abs(Generator(str(folder / contract.ONNX_FILE)).run(seed, noise)
+                        - Generator(str(folder / contract.INT8_ONNX_FILE)).run(seed, noise))
+    report = json.loads((folder / contract.REPORT_FILE).read_text())["int8"]
+    assert report["passed"] and len(report["cases"]) == 6
+    assert 0 < difference[:, 0].mean() < 0.1
+    np.testing.assert_allclose(report["cases"][4]["mean_abs"], difference.mean(axis=(0, 2, 3, 4)),
+                               rtol=1e-5)
+
+
+def test_an_8_bit_file_far_from_the_float_one_is_not_written(exported_run):
+    run_dir, result = exported_run
+    report = json.loads((run_dir / contract.EXPORT_DIR / contract.REPORT_FILE).read_text())["int8"]
+    assert not report["passed"]
+    assert report["cases"][0]["mean_abs"][0] > verify.QUANTIZED_FIRST_FRAME_TOLERANCE
+    assert not (run_dir / contract.EXPORT_DIR / contract.INT8_ONNX_FILE).exists()
+    assert f"Did not write {contract.INT8_ONNX_FILE}" in result.stdout
+    assert "8-bit, batch  3, 11 frames: mean abs" in result.stdout
 
 
 def test_the_saved_model_check_fails_when_the_project_is_needed(tmp_path):
