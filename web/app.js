@@ -2,9 +2,10 @@
 //
 // Also driven by its address, so any test can drive it:
 //   ?model=URL&seed=URL&frames=N&samples=S[&deterministic=1][&noise-seed=K]
-// generates on load, then sets document.body.dataset.status to "done" (or "error", the
-// message in the page) and exposes the frames as window.generated: a Float32Array in
-// [0, 1] of shape [S, N, H, W, C], row-major (window.generatedShape holds the shape).
+// is shown in the form and generated on load (without a query, the form's first model
+// and seed are), then document.body.dataset.status is "done" (or "error", the message
+// in the page) and the frames are window.generated: a Float32Array in [0, 1] of shape
+// [S, N, H, W, C], row-major (window.generatedShape holds the shape).
 
 import * as ort from "./node_modules/onnxruntime-web/dist/ort.wasm.min.mjs";
 import { GIFEncoder, applyPalette, quantize } from "./node_modules/gifenc/dist/gifenc.esm.js";
@@ -13,12 +14,14 @@ import { Generator, MAX_FRAMES, MAX_SAMPLES, UserError, noise, seedFrames } from
 ort.env.wasm.wasmPaths = new URL("./node_modules/onnxruntime-web/dist/", import.meta.url).href;
 
 // The shipped generators and seeds, at their repository paths (the server's root is the
-// repository's): each model folder holds generator.onnx, or a legacy generator_fixed.onnx.
+// repository's): each model folder holds generator_int8.onnx (loaded first: a third of
+// the download) and generator.onnx, or a legacy generator_fixed.onnx.
 const MODELS = [
   ["bouncing_balls-paper", "Bouncing Balls, paper (1 seed frame)"],
   ["bouncing_balls-improved", "Bouncing Balls, improved (3 seed frames)"],
 ];
 const SEEDS = ["balls.png", "balls.gif"];
+const SEED_SEPARATOR = " "; // between the seed files of one option (URLs hold no spaces)
 const GIF_DELAY_MS = 200; // 5 frames a second, as the Python runner's GIFs
 const PANEL_GAP = 2; // pixels between samples, and their grey, as export/generate.py
 const GAP_LEVEL = 96;
@@ -27,6 +30,8 @@ const page = {
   status: (value, message = "") => {
     document.body.dataset.status = value;
     document.getElementById("message").textContent = message;
+    // ms from navigation until the page had its frames (or its error)
+    if (value === "done" || value === "error") window.settledMs = performance.now();
   },
 };
 
@@ -38,7 +43,7 @@ async function bytesOf(source) {
 }
 
 async function shippedModel(folder) {
-  for (const file of ["generator.onnx", "generator_fixed.onnx"]) {
+  for (const file of ["generator_int8.onnx", "generator.onnx", "generator_fixed.onnx"]) {
     const path = new URL(`../pretrained/${folder}/${file}`, import.meta.url).href;
     const response = await fetch(path, { method: "HEAD" });
     if (response.ok) return path;
@@ -173,7 +178,7 @@ function settingsFromForm() {
   const seedFiles = [...document.getElementById("seed-files").files];
   return {
     model: modelFile || document.getElementById("model").value,
-    seeds: seedFiles.length ? seedFiles : [document.getElementById("seed").value],
+    seeds: seedFiles.length ? seedFiles : document.getElementById("seed").value.split(SEED_SEPARATOR),
     frames: Number(document.getElementById("frames").value),
     samples: Number(document.getElementById("samples").value),
     deterministic: document.getElementById("deterministic").checked,
@@ -209,19 +214,32 @@ async function setUp() {
     put("seed-files", images);
   });
 
-  const query = new URLSearchParams(window.location.search);
-  if (query.has("model") || query.has("seed")) {
-    const form = settingsFromForm();
-    await guarded({
-      model: query.get("model") || form.model,
-      seeds: query.getAll("seed").length ? query.getAll("seed") : form.seeds,
-      frames: Number(query.get("frames") || form.frames),
-      samples: Number(query.get("samples") || 1),
-      deterministic: query.get("deterministic") === "1",
-      noiseSeed: Number(query.get("noise-seed") || 0),
-    });
-  } else {
-    page.status("ready", "Pick a generator and a seed, then Generate.");
+  showQuery(new URLSearchParams(window.location.search));
+  if (!modelSelect.value) {
+    page.status("ready", "No generator is shipped here: choose your own .onnx file, then Generate.");
+    return;
+  }
+  await guarded(settingsFromForm());
+}
+
+// The address's settings put in the form, so what is generated is what the form shows;
+// a model or seed not offered becomes an option of its own.
+function showQuery(query) {
+  const choose = (id, value) => {
+    if (!value) return;
+    const select = document.getElementById(id);
+    const url = new URL(value, window.location.href).href;
+    const offered = [...select.options].find((option) => option.value === url);
+    if (!offered) select.add(new Option(value, value));
+    select.value = offered ? url : value;
+  };
+  choose("model", query.get("model"));
+  choose("seed", query.getAll("seed").join(SEED_SEPARATOR)); // K images: one option
+  for (const id of ["frames", "samples", "noise-seed"]) {
+    if (query.has(id)) document.getElementById(id).value = query.get(id);
+  }
+  if (query.has("deterministic")) {
+    document.getElementById("deterministic").checked = query.get("deterministic") === "1";
   }
 }
 

@@ -5,7 +5,8 @@
 //
 // Opens each URL (the page's ?model=...&seed=... form), waits until the page says it is
 // done or failed (document.body.dataset.status), and writes OUT.json: one record per URL,
-// {url, status, message, shape, frames (base64 of the float32 frames), msPerFrame}.
+// {url, status, message, shape, frames (base64 of the float32 frames), msPerFrame,
+// settledMs (from navigation to done), form (what the form shows)}.
 
 import { writeFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -51,7 +52,11 @@ try {
         shape: window.generatedShape || null,
         frames: base64,
         msPerFrame: window.millisecondsPerFrame || null,
+        settledMs: window.settledMs || null,
         gif: Boolean(document.getElementById("result").src),
+        form: Object.fromEntries(["model", "seed", "frames", "samples", "noise-seed"].map(
+          (id) => [id, document.getElementById(id).value]).concat(
+          [["deterministic", document.getElementById("deterministic").checked]])),
       };
     }));
     records[records.length - 1].url = url;
