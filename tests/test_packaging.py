@@ -49,6 +49,11 @@ def test_the_distribution_installs_only_names_it_owns_and_declares_its_dependenc
     requires = email.message_from_string((info / "METADATA").read_text()).get_all("Requires-Dist")
     for pinned in ("tensorflow==2.21.0", "keras==3.15.1", "onnxruntime==1.32.0"):
         assert pinned in requires
+    # Every package of the source is installed: a layer left out of pyproject.toml's list
+    # breaks the installed commands that reach it.
+    for module in (REPO / "tf_deepgifs").rglob("*.py"):
+        installed_module = target / module.relative_to(REPO)
+        assert installed_module.exists(), f"{module.relative_to(REPO)} is not installed"
     builder = target / "tf_deepgifs_datasets" / "bouncing_balls"
     assert (builder / "README.md").exists() and (builder / "CITATIONS.bib").exists()
 
