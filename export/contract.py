@@ -53,6 +53,13 @@ PIXEL_RANGE = "0,1"
 
 ONNX_FILE = "generator.onnx"
 INT8_ONNX_FILE = "generator_int8.onnx"  # the same step, quantized to 8 bits
+# The same step for TensorFlow Lite (LiteRT): float16 weights, and two signatures, one per
+# input read, since LiteRT's kernels refuse an empty batch (tflite.py). The metadata is
+# the file's metadata entry LITE_METADATA, the ONNX file's metadata_props as JSON.
+TFLITE_FILE = "generator.tflite"
+READ_FRAMES, READ_LATENTS = "read_frames", "read_latents"
+LITE_SIGNATURES = {READ_FRAMES: (FRAME, STATE, NOISE), READ_LATENTS: (LATENT, STATE, NOISE)}
+LITE_METADATA = "deepgifs_contract"
 LEGACY_FIXED_ONNX_FILE = "generator_fixed.onnx"  # the legacy file with N fixed
 SAVED_MODEL_DIR = "saved_model"
 REPORT_FILE = "verification.json"

@@ -5,9 +5,11 @@
                             contract in its metadata_props: any number of frames, the
                             caller looping
         generator_int8.onnx the same step in 8 bits (quantize.py), for pages and phones
+        generator.tflite    the same step for TensorFlow Lite, float16 weights (tflite.py)
         saved_model/        TensorFlow SavedModel, signature "rollout" (seed, noise) -> frames
         verification.json   per-frame errors of both against the TensorFlow rollout, and
-                            of the 8-bit file against the float one
+                            of the smaller files against the float one (each is written
+                            only where its first frame keeps close to the float file's)
 
 The files are written to `export.partial/`, verified, and only then renamed to `export/`
 (replacing an earlier export), so a failed or interrupted export leaves no files that
@@ -22,7 +24,7 @@ import onnx
 import tf2onnx
 
 import tf_deepgifs
-from . import contract, quantize, verify
+from . import contract, quantize, tflite, verify
 from .rollout import rollout_function, step_function
 from tf_deepgifs.data import arrays, pixels
 from tf_deepgifs.runs import run_directory
@@ -127,13 +129,20 @@ def write_onnx(function, path, properties, opset=OPSET):
     onnx.save(proto, str(path))
 
 
+# The smaller files beside generator.onnx, each held to the float file (verify.py).
+SMALLER_FILES = {contract.INT8_ONNX_FILE: "8-bit ONNX", contract.TFLITE_FILE: "TFLite float16"}
+
+
 def _write_and_verify(model, rollout, folder, properties, config, opset):
     """Writes every format into `folder` and returns the verification report."""
     write_saved_model(model, rollout, folder / contract.SAVED_MODEL_DIR)
-    float_path, quantized_path = folder / contract.ONNX_FILE, folder / contract.INT8_ONNX_FILE
+    float_path = folder / contract.ONNX_FILE
     write_onnx(step_function(model), float_path, properties, opset)
     horizon = config.data.num_frames - config.train.context_frames
-    quantize.quantize(float_path, quantized_path, calibration_seeds(config), horizon)
+    quantize.quantize(float_path, folder / contract.INT8_ONNX_FILE, calibration_seeds(config),
+                      horizon)
+    if tflite.convertible(model):
+        tflite.write_tflite(model, folder / contract.TFLITE_FILE, properties)
     cases = [(batch, frames) for batch in BATCH_SIZES for frames in verification_lengths(config)]
     values = properties_as_values(properties)
     try:
@@ -141,9 +150,25 @@ def _write_and_verify(model, rollout, folder, properties, config, opset):
                                values, cases)
     except RuntimeError as error:
         raise ExportError(str(error)) from None
-    report["int8"] = verify.verify_quantized(str(float_path), str(quantized_path), values, cases)
+    report["smaller"] = {name: verify.verify_smaller(str(float_path), str(folder / name), values,
+                                                     cases)
+                         for name in SMALLER_FILES if (folder / name).exists()}
     report.update(opset=opset, metadata=properties)
     return report
+
+
+def _keep_smaller_files(folder, report, log):
+    """Removes each smaller file that failed its check, saying so; logs the kept ones."""
+    tolerance = f"{verify.SMALLER_FIRST_FRAME_TOLERANCE:.2g} of the float file's on average"
+    for name, label in SMALLER_FILES.items():
+        if name not in report["smaller"]:
+            log(f"Did not write {name} ({label}): {tflite.NOT_CONVERTIBLE}.")
+        elif report["smaller"][name]["passed"]:
+            log(f"Wrote {name} ({label}): its first frame within {tolerance}.")
+        else:
+            (folder / name).unlink()
+            log(f"Did not write {name} ({label}): this model's first frame in it is not "
+                f"within {tolerance}; use {contract.ONNX_FILE}.")
 
 
 def export_run(run_dir, weights=None, opset=OPSET, log=print):
@@ -167,19 +192,13 @@ def export_run(run_dir, weights=None, opset=OPSET, log=print):
         log("Max abs difference from the TensorFlow rollout, per case (pixels in [0, 1]):")
         for line in verify.summary_lines(report):
             log(line)
-        for line in verify.quantized_summary_lines(report["int8"]):
-            log(line)
+        for name, label in SMALLER_FILES.items():
+            for line in verify.smaller_summary_lines(report["smaller"].get(name), label):
+                log(line)
         if not report["passed"]:
             raise ExportError(f"the exported files differ from the model by more than "
                               f"{verify.TOLERANCE:.2g} (per-frame errors above); nothing was written.")
-        if not report["int8"]["passed"]:
-            (partial / contract.INT8_ONNX_FILE).unlink()
-    log(f"Wrote {final / contract.ONNX_FILE} and {contract.SAVED_MODEL_DIR}; both agree with "
-        f"the model within {verify.TOLERANCE:.2g} at every frame.")
-    tolerance = f"{verify.QUANTIZED_FIRST_FRAME_TOLERANCE:.2g} of the float file's on average"
-    if report["int8"]["passed"]:
-        log(f"Wrote {contract.INT8_ONNX_FILE}: 8 bits, its first frame within {tolerance}.")
-    else:
-        log(f"Did not write {contract.INT8_ONNX_FILE}: in 8 bits this model's first frame is "
-            f"not within {tolerance}; use {contract.ONNX_FILE}.")
+        log(f"Wrote {final / contract.ONNX_FILE} and {contract.SAVED_MODEL_DIR}; both agree "
+            f"with the model within {verify.TOLERANCE:.2g} at every frame.")
+        _keep_smaller_files(partial, report, log)
     return final

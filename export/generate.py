@@ -16,7 +16,9 @@ From Python, inside a service:
                                 rng=np.random.default_rng(0))  # (4, 19, 64, 64, C) in [0, 1]
 
 This module imports neither TensorFlow nor tf_deepgifs: copy the `export` folder (this
-file and `contract.py`) next to a generator.onnx and it runs wherever onnxruntime does.
+file and `contract.py`) next to a generator.onnx and it runs wherever onnxruntime does;
+a generator.tflite runs with LiteRT's interpreter (`litert.py`, the ai-edge-litert
+package) in place of ONNX Runtime.
 """
 
 import argparse
@@ -56,17 +58,11 @@ class Generator:
     def __init__(self, path, threads=None):
         if not os.path.isfile(path):
             raise GeneratorError(f"No model file {path}.")
-        options = onnxruntime.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        try:
-            self.session = onnxruntime.InferenceSession(
-                path, options, providers=["CPUExecutionProvider"])
-        except Exception as error:  # ONNX Runtime raises several types for unreadable files
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise GeneratorError(
-                f"{path} is not an ONNX model ONNX Runtime can load ({reason}).") from None
-        self.metadata = self.session.get_modelmeta().custom_metadata_map
+        self.session = self.interpreter = None
+        if str(path).endswith(".tflite"):
+            self._open_tflite(path, threads)
+        else:
+            self._open_onnx(path, threads)
         self.legacy = self.metadata.get("contract") == contract.LEGACY_VERSION
         self._check_contract(path)
         sizes = {key: int(self.metadata[key]) for key in contract.INTEGER_KEYS
@@ -81,9 +77,38 @@ class Generator:
                         if self.legacy else None)
         self.fixed_frames = noise_frames if isinstance(noise_frames, int) else None
 
+    def _open_onnx(self, path, threads):
+        options = onnxruntime.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            self.session = onnxruntime.InferenceSession(
+                path, options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # ONNX Runtime raises several types for unreadable files
+            raise GeneratorError(
+                f"{path} is not an ONNX model ONNX Runtime can load ({_first_line(error)}).") from None
+        self.metadata = self.session.get_modelmeta().custom_metadata_map
+        self.inputs = sorted(i.name for i in self.session.get_inputs())
+        self.outputs = sorted(o.name for o in self.session.get_outputs())
+
+    def _open_tflite(self, path, threads):
+        try:
+            from . import litert
+        except ImportError:
+            raise GeneratorError(f"{path} needs LiteRT's interpreter: pip install "
+                                 "ai-edge-litert.") from None
+        try:
+            self.interpreter, self.metadata, signatures = litert.load(path, threads)
+        except Exception as error:  # LiteRT raises ValueError and RuntimeError
+            raise GeneratorError(
+                f"{path} is not a TFLite model LiteRT can load ({_first_line(error)}).") from None
+        # Each signature reads one kind of input; together they take the step's inputs.
+        parts = [signatures.get(name, {}) for name in contract.LITE_SIGNATURES]
+        self.inputs = sorted({name for part in parts for name in part.get("inputs", [])})
+        self.outputs = sorted({name for part in parts for name in part.get("outputs", [])})
+
     def _check_contract(self, path):
-        inputs = sorted(i.name for i in self.session.get_inputs())
-        outputs = sorted(o.name for o in self.session.get_outputs())
+        inputs, outputs = self.inputs, self.outputs
         if self.legacy:
             expected = (sorted([contract.SEED, contract.NOISE]), [contract.FRAMES],
                         contract.LEGACY_METADATA_KEYS)
@@ -114,7 +139,11 @@ class Generator:
         if self.legacy:
             return self._run_legacy(seeds, noise)
         batch, wanted = noise.shape[:2]
-        steps = _BoundSteps(self, batch, on_step)
+        if self.interpreter:
+            from .litert import LiteSteps
+            steps = LiteSteps(self, batch, on_step)
+        else:
+            steps = _BoundSteps(self, batch, on_step)
         for k in range(self.context_frames):  # the earlier seed frames read as their mean
             last = k == self.context_frames - 1
             steps.step(seeds[:, k], noise[:, 0] if last else None)
@@ -231,6 +260,12 @@ class _BoundSteps:
 def _bind(bind, name, array):
     """Binds a C-contiguous float32 array's memory itself (no copy) to an input or output."""
     bind(name, "cpu", 0, np.float32, array.shape, array.ctypes.data)
+
+
+def _first_line(error):
+    """A runtime's error message's first line, or its type's name."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def check_count(name, value, maximum):
@@ -371,7 +406,8 @@ def _parser():
     parser = argparse.ArgumentParser(
         prog="python -m export.generate", description="Generate a GIF from seed images "
         "with an exported DeepGIFs generator (ONNX Runtime; no TensorFlow).")
-    parser.add_argument("--model", required=True, help="generator.onnx from `tf_deepgifs export`")
+    parser.add_argument("--model", required=True, help="generator.onnx (or generator_int8.onnx, "
+                        "or generator.tflite, run by LiteRT) from `tf_deepgifs export`")
     parser.add_argument("--seed", required=True, nargs="+", metavar="IMAGE",
                         help="K seed images, or a GIF whose first K frames are used")
     parser.add_argument("--frames", type=int,

@@ -65,6 +65,32 @@ def step_function(model):
     return step
 
 
+def read_frames_function(model):
+    """The step reading frames only: `tf.function(frame, state, noise)`, the contract's
+    outputs (a TFLite signature: LiteRT refuses the empty latent batch, tflite.py)."""
+    frame_spec, _, state_spec, noise_spec = step_signature(model)
+
+    @tf.function(input_signature=[frame_spec, state_spec, noise_spec], autograph=False)
+    def read_frames(frame, state, noise):
+        return _as_outputs(model, model.generation_step(
+            [state[:, 0], state[:, 1]], frames=_network_frames(frame), noise=noise,
+            training=False))
+
+    return read_frames
+
+
+def read_latents_function(model):
+    """The step reading latents only: `tf.function(latent, state, noise)`."""
+    _, latent_spec, state_spec, noise_spec = step_signature(model)
+
+    @tf.function(input_signature=[latent_spec, state_spec, noise_spec], autograph=False)
+    def read_latents(latent, state, noise):
+        return _as_outputs(model, model.generation_step(
+            [state[:, 0], state[:, 1]], latents=latent, noise=noise, training=False))
+
+    return read_latents
+
+
 def rollout_signature(model, fixed_frames=None):
     """The (seed, noise) specs: batch dynamic, N unless fixed."""
     c = model.config

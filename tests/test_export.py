@@ -3,7 +3,10 @@ both agree with the model at every frame."""
 
 import dataclasses
 import json
+import subprocess
+import sys
 
+import imageio.v3 as iio
 import numpy as np
 import onnx
 import pytest
@@ -12,7 +15,7 @@ import tensorflow as tf
 from tf_deepgifs_export import contract, exporter, quantize, verify
 from tf_deepgifs_export.generate import Generator
 from tf_deepgifs_export.rollout import rollout_function
-from tests.conftest import TINY_RUN_CONFIG, write_tiny_run
+from tests.conftest import ENV, TINY_RUN_CONFIG, write_tiny_run
 from tests.tiny import TINY_MODEL
 from tf_deepgifs.runs import run_directory
 from tf_deepgifs.cli import main
@@ -46,7 +49,7 @@ def test_export_writes_every_format_agreeing_at_every_frame(exported_run):
     run_dir, result = exported_run
     folder = run_dir / contract.EXPORT_DIR
     assert sorted(p.name for p in folder.iterdir()) == sorted([
-        contract.ONNX_FILE, contract.SAVED_MODEL_DIR, contract.REPORT_FILE])
+        contract.ONNX_FILE, contract.TFLITE_FILE, contract.SAVED_MODEL_DIR, contract.REPORT_FILE])
     assert not (run_dir / "export.partial").exists()
     report = json.loads((folder / contract.REPORT_FILE).read_text())
     assert report["passed"] and report["opset"] == exporter.OPSET
@@ -123,14 +126,23 @@ def test_the_step_file_generates_what_the_model_generates_at_any_length_and_batc
         np.testing.assert_allclose(runner.run(seed, noise), expected, atol=1e-4)
 
 
-def test_the_8_bit_file_is_the_same_step_in_8_bits(tmp_path, monkeypatch, capsys):
-    write_tiny_run(tmp_path)
-    # The tiny untrained networks lose more than the tolerance in 8 bits (the test below);
-    # here every 8-bit file is accepted, to read what one holds.
-    monkeypatch.setattr(verify, "QUANTIZED_FIRST_FRAME_TOLERANCE", 1.0)
-    assert main(["export", "--run-dir", str(tmp_path)]) == 0
-    assert f"Wrote {contract.INT8_ONNX_FILE}: 8 bits" in capsys.readouterr().out
-    folder = tmp_path / contract.EXPORT_DIR
+@pytest.fixture(scope="module")
+def every_smaller_file(tmp_path_factory):
+    """A tiny run exported with every smaller file kept: the tiny untrained networks lose
+    more than the tolerance in 8 bits (the test below), so here every file is accepted,
+    to read what each holds. (the export folder, what export said)"""
+    run_dir = tmp_path_factory.mktemp("every_smaller_file")
+    write_tiny_run(run_dir)
+    lines = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(verify, "SMALLER_FIRST_FRAME_TOLERANCE", 1.0)
+        exporter.export_run(str(run_dir), log=lines.append)
+    return run_dir / contract.EXPORT_DIR, "\n".join(lines)
+
+
+def test_the_8_bit_file_is_the_same_step_in_8_bits(every_smaller_file):
+    folder, said = every_smaller_file
+    assert f"Wrote {contract.INT8_ONNX_FILE} (8-bit ONNX)" in said
     float_model = onnx.load(str(folder / contract.ONNX_FILE))
     quantized = onnx.load(str(folder / contract.INT8_ONNX_FILE))
     # The same inputs, outputs and metadata: every runner takes either file.
@@ -151,7 +163,8 @@ def test_the_8_bit_file_is_the_same_step_in_8_bits(tmp_path, monkeypatch, capsys
     seed, noise = _inputs(3, 4)
     difference = np.abs(Generator(str(folder / contract.ONNX_FILE)).run(seed, noise)
                         - Generator(str(folder / contract.INT8_ONNX_FILE)).run(seed, noise))
-    report = json.loads((folder / contract.REPORT_FILE).read_text())["int8"]
+    report = json.loads((folder / contract.REPORT_FILE).read_text())["smaller"]
+    report = report[contract.INT8_ONNX_FILE]
     assert report["passed"] and len(report["cases"]) == 6
     assert 0 < difference[:, 0].mean() < 0.1
     np.testing.assert_allclose(report["cases"][4]["mean_abs"], difference.mean(axis=(0, 2, 3, 4)),
@@ -160,12 +173,58 @@ def test_the_8_bit_file_is_the_same_step_in_8_bits(tmp_path, monkeypatch, capsys
 
 def test_an_8_bit_file_far_from_the_float_one_is_not_written(exported_run):
     run_dir, result = exported_run
-    report = json.loads((run_dir / contract.EXPORT_DIR / contract.REPORT_FILE).read_text())["int8"]
+    report = json.loads((run_dir / contract.EXPORT_DIR / contract.REPORT_FILE).read_text())
+    report = report["smaller"][contract.INT8_ONNX_FILE]
     assert not report["passed"]
-    assert report["cases"][0]["mean_abs"][0] > verify.QUANTIZED_FIRST_FRAME_TOLERANCE
+    assert report["cases"][0]["mean_abs"][0] > verify.SMALLER_FIRST_FRAME_TOLERANCE
     assert not (run_dir / contract.EXPORT_DIR / contract.INT8_ONNX_FILE).exists()
-    assert f"Did not write {contract.INT8_ONNX_FILE}" in result.stdout
-    assert "8-bit, batch  3, 11 frames: mean abs" in result.stdout
+    assert f"Did not write {contract.INT8_ONNX_FILE} (8-bit ONNX)" in result.stdout
+    assert "8-bit ONNX, batch  3, 11 frames: mean abs" in result.stdout
+
+
+def test_the_tflite_file_is_the_step_in_two_signatures_with_the_contract(every_smaller_file):
+    folder, said = every_smaller_file
+    assert f"Wrote {contract.TFLITE_FILE} (TFLite float16)" in said
+    from tf_deepgifs_export import litert
+
+    interpreter, metadata, signatures = litert.load(str(folder / contract.TFLITE_FILE))
+    assert metadata == {p.key: p.value for p in onnx.load(str(folder / contract.ONNX_FILE)).metadata_props}
+    assert {name: sorted(s["inputs"]) for name, s in signatures.items()} == {
+        contract.READ_FRAMES: sorted([contract.FRAME, contract.STATE, contract.NOISE]),
+        contract.READ_LATENTS: sorted([contract.LATENT, contract.STATE, contract.NOISE])}
+    assert all(sorted(s["outputs"]) == sorted(contract.OUTPUTS) for s in signatures.values())
+    # float16 weights, and frames a rounding away from the float file's.
+    assert any(d["dtype"] == np.float16 for d in interpreter.get_tensor_details())
+    seed, noise = _inputs(3, 4)
+    lite = Generator(str(folder / contract.TFLITE_FILE)).run(seed, noise)
+    difference = np.abs(Generator(str(folder / contract.ONNX_FILE)).run(seed, noise) - lite)
+    assert 0 < difference.max() <= 1 / 255
+
+
+def test_the_tflite_file_runs_without_tensorflow(every_smaller_file, tmp_path):
+    """LiteRT's interpreter alone: TensorFlow unimportable, the runner's command works."""
+    folder, _ = every_smaller_file
+    script = ("import sys; sys.modules['tensorflow'] = None; import runpy; "
+              "sys.argv = ['generate'] + sys.argv[1:]; "
+              "runpy.run_module('tf_deepgifs_export.generate', run_name='__main__')")
+    out = tmp_path / "lite.gif"
+    result = subprocess.run(
+        [sys.executable, "-c", script, "--model", str(folder / contract.TFLITE_FILE), "--seed",
+         "pretrained/seeds/balls.gif", "--frames", "5", "--out", str(out)],
+        capture_output=True, text=True, timeout=300, env=ENV)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert iio.imread(out).shape[0] == 2 + 5  # the seed frames, then the generated ones
+
+
+def test_a_file_litert_cannot_read_is_one_line(tmp_path, capsys):
+    from tf_deepgifs_export.generate import main as generate_main
+
+    bad = tmp_path / "generator.tflite"
+    bad.write_bytes(b"not a flatbuffer")
+    assert generate_main(["--model", str(bad), "--seed", "pretrained/seeds/balls.png",
+                          "--out", str(tmp_path / "x.gif")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {bad} is not a TFLite model LiteRT can load") and "\n" not in err
 
 
 def test_the_saved_model_check_fails_when_the_project_is_needed(tmp_path):
@@ -223,6 +282,9 @@ def test_a_mixture_model_exports_and_its_noise_draws_different_futures(tmp_path,
     assert main(["export", "--run-dir", str(tmp_path)]) == 0, capsys.readouterr().err
     report = json.loads((tmp_path / contract.EXPORT_DIR / contract.REPORT_FILE).read_text())
     assert report["passed"]
+    # TFLite's built-in ops have no erf, which the component draw uses: no TFLite file.
+    assert f"Did not write {contract.TFLITE_FILE} (TFLite float16): a mixture model" in capsys.readouterr().out
+    assert not (tmp_path / contract.EXPORT_DIR / contract.TFLITE_FILE).exists()
     runner = Generator(str(tmp_path / contract.EXPORT_DIR / contract.ONNX_FILE))
     assert runner.noise_dim == TINY_MODEL.latent_dim + components
     seed, _ = _inputs(2, 6)

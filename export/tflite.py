@@ -1,0 +1,73 @@
+"""generator.tflite: the contract's step for TensorFlow Lite (LiteRT), float16 weights.
+
+LiteRT's CPU kernels (XNNPack) refuse the empty batch the contract gives the input a step
+does not read, so the file holds the step twice, as two signatures that differ only in
+what they read (`contract.LITE_SIGNATURES`):
+
+    read_frames    frame, state, noise   ->  next_frame, next_latent, next_state
+    read_latents   latent, state, noise  ->  next_frame, next_latent, next_state
+
+The contract's metadata (the ONNX file's metadata_props) is the file's metadata entry
+`contract.LITE_METADATA`, as JSON. The file is converted from a SavedModel of the two
+steps: the TFLite converter given the step's concrete function alone drops the weights
+it captures, and the frames come out NaN.
+"""
+
+import json
+import tempfile
+
+import flatbuffers
+import keras
+import tensorflow as tf
+from ai_edge_litert import schema_py_generated as schema
+
+from . import contract
+from .rollout import read_frames_function, read_latents_function
+
+FILE_IDENTIFIER = b"TFL3"  # what every TFLite flatbuffer is finished with
+NOT_CONVERTIBLE = ("a mixture model draws its components through erf, which TFLite's "
+                   "built-in ops lack")
+
+
+def convertible(model):
+    """Whether TFLite's built-in ops hold the model's step (`NOT_CONVERTIBLE` says why not)."""
+    return not model.config.mixture_components
+
+
+def convert(model, float16=True):
+    """The model's two step signatures as TFLite flatbuffer bytes (float16 weights, or
+    float32 where `float16` is False)."""
+    archive = keras.export.ExportArchive()
+    for network in (model.encoder, model.predictor, model.decoder):
+        archive.track(network)
+    archive.add_endpoint(name=contract.READ_FRAMES, fn=read_frames_function(model))
+    archive.add_endpoint(name=contract.READ_LATENTS, fn=read_latents_function(model))
+    with tempfile.TemporaryDirectory() as folder:
+        archive.write_out(folder, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(
+            folder, signature_keys=list(contract.LITE_SIGNATURES))
+        if float16:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf.float16]
+        return converter.convert()
+
+
+def with_metadata(flatbuffer, properties):
+    """The flatbuffer with `properties` ({key: string}) as its contract metadata entry."""
+    model = schema.ModelT.InitFromPackedBuf(flatbuffer, 0)
+    buffer = schema.BufferT()
+    buffer.data = list(json.dumps(properties).encode())
+    model.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name = contract.LITE_METADATA
+    entry.buffer = len(model.buffers) - 1
+    model.metadata = (model.metadata or []) + [entry]
+    builder = flatbuffers.Builder(len(flatbuffer) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=FILE_IDENTIFIER)
+    return bytes(builder.Output())
+
+
+def write_tflite(model, path, properties):
+    """Writes generator.tflite: the step's two signatures in float16, with the contract."""
+    with open(path, "wb") as file:
+        file.write(with_metadata(convert(model), properties))
