@@ -25,27 +25,36 @@ sys.path.insert(0, str(REPO / "web"))
 import serve  # noqa: E402  (web/serve.py)
 
 
+def page_ms_per_frame(folder, model_file, lengths, rounds, seed=SEED):
+    """{N: median ms a frame} of the page generating N frames with folder/model_file,
+    `rounds` page loads for each length N (a fresh page each, one browser)."""
+    with serve.in_background(pathlib.Path(folder).resolve()) as base:
+        urls = [f"{base}?model=extra/{model_file}&seed={seed}&frames={n}&deterministic=1"
+                for n in lengths for _ in range(rounds)]
+        with tempfile.TemporaryDirectory() as scratch:
+            out = pathlib.Path(scratch) / "pages.json"
+            subprocess.run(["node", "web/drive.mjs", str(out), *urls], cwd=REPO, check=True,
+                           timeout=1200, capture_output=True)
+            records = json.loads(out.read_text())
+    medians = {}
+    for i, frames in enumerate(lengths):
+        runs = records[i * rounds : (i + 1) * rounds]
+        if any(r["status"] != "done" for r in runs):
+            raise SystemExit(f"the page failed: {runs[0]['message']}")
+        medians[frames] = float(np.median([r["msPerFrame"] for r in runs]))
+    return medians
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--export-dir", required=True, help="a run's export/ folder (K = 1)")
     parser.add_argument("--frames", default="19,100")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    with serve.in_background(pathlib.Path(args.export_dir).resolve()) as base:
-        lengths = [int(f) for f in args.frames.split(",")]
-        urls = [f"{base}?model=extra/generator.onnx&seed={SEED}&frames={n}&deterministic=1"
-                for n in lengths for _ in range(args.rounds)]
-        with tempfile.TemporaryDirectory() as scratch:
-            out = pathlib.Path(scratch) / "pages.json"
-            subprocess.run(["node", "web/drive.mjs", str(out), *urls], cwd=REPO, check=True,
-                           timeout=1200, capture_output=True)
-            records = json.loads(out.read_text())
+    lengths = [int(f) for f in args.frames.split(",")]
+    medians = page_ms_per_frame(args.export_dir, "generator.onnx", lengths, args.rounds)
     results = []
-    for i, frames in enumerate(lengths):
-        runs = records[i * args.rounds : (i + 1) * args.rounds]
-        if any(r["status"] != "done" for r in runs):
-            raise SystemExit(f"the page failed: {runs[0]['message']}")
-        ms = float(np.median([r["msPerFrame"] for r in runs]))
+    for frames, ms in medians.items():
         results.append({"frames": frames, "ms_per_frame": round(ms, 2)})
         print(f"page, batch 1 x {frames:4d} frames: {ms:.2f} ms a frame (median of {args.rounds})")
     print(json.dumps({"benchmark": "page_latency", "rounds": args.rounds, "results": results}))

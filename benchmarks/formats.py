@@ -1,0 +1,150 @@
+"""Every exported format of the shipped models side by side: size, speed and quality.
+
+    python benchmarks/formats.py [--models pretrained/bouncing_balls-paper ...]
+        [--sequences 500] [--data-dir DIR] [--rounds 5] [--page-rounds 3]
+
+For each model folder (default: those in pretrained/ holding a step file) and each of its
+files of the step contract (generator.onnx, generator_int8.onnx, generator.tflite):
+
+    MB            the file's size
+    runtime ms    a frame at batch 1, the median of `rounds` rollouts of the trained
+                  horizon after a warm-up, in ONNX Runtime on the CPU (LiteRT's interpreter
+                  for the TFLite file), looped by the runner users run
+    page ms       the same in onnxruntime-web in headless Chromium (`page_latency.py`;
+                  ONNX files only)
+    quality       on the first `sequences` test sequences, the deterministic rollout over
+                  the trained horizon, measured by the regions as they are
+                  (`ball_detector.motion_metrics`): plausible frames, balls kept apart
+                  where the truth's are, and the centre error at frame 5 and the last
+
+Every file is measured in one run, one after another, so the machine's hour is the same
+for all. Prints a Markdown table for BENCHMARKS.md, then a JSON record.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+from tf_deepgifs.config import DataConfig  # noqa: E402
+from tf_deepgifs.data import arrays, pixels  # noqa: E402
+from tf_deepgifs.metrics import ball_detector  # noqa: E402
+from tf_deepgifs_export import contract  # noqa: E402
+from tf_deepgifs_export.generate import Generator  # noqa: E402
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from page_latency import page_ms_per_frame  # noqa: E402
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+FORMATS = {contract.ONNX_FILE: "ONNX float32", contract.INT8_ONNX_FILE: "ONNX 8-bit",
+           contract.TFLITE_FILE: "TFLite float16"}
+REPORTED_FRAME = 5  # the centre error's early frame, as the targets say
+SEEDS = {1: "pretrained/seeds/balls.png", 3: "pretrained/seeds/balls.gif"}  # by K
+
+
+def shipped_models():
+    """The folders of pretrained/ holding a step file."""
+    return sorted(p.parent for p in (REPO / "pretrained").glob(f"*/{contract.ONNX_FILE}"))
+
+
+def runtime_ms_per_frame(generator, frames, rounds):
+    """Median ms a frame of `rounds` deterministic rollouts of one seed, after a warm-up."""
+    seeds = np.zeros((1, generator.context_frames) + generator.frame_shape, np.float32)
+    noise = np.zeros((1, frames, generator.noise_dim), np.float32)
+    generator.run(seeds, noise)
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        generator.run(seeds, noise)
+        times.append((time.perf_counter() - start) * 1000 / frames)
+    return float(np.median(times))
+
+
+def test_sequences(generator, count, data_dir):
+    """The first `count` test sequences of the model's dataset, K + horizon frames."""
+    config = DataConfig(dataset=generator.metadata["dataset"], data_dir=data_dir,
+                        num_frames=generator.context_frames + generator.training_frames)
+    return arrays.load(config, "test", count, log=lambda line: None)
+
+
+def quality(generator, data):
+    """Plausible frames, balls apart where the truth's are, centre error at frame 5 and the
+    last: the regions as they are, over the deterministic rollout of `data`'s seeds."""
+    k, horizon = generator.context_frames, generator.training_frames
+    video = pixels.from_uint8(data["video"])
+    generated = np.concatenate([
+        generator.run(video[start : start + 100, :k],
+                      np.zeros((len(video[start : start + 100]), horizon, generator.noise_dim),
+                               np.float32))
+        for start in range(0, len(video), 100)])
+    radius, balls = float(data["radius"][0]), data["positions"].shape[2]
+    truth_apart = ball_detector.truth_apart(video[:, k:].mean(axis=-1), radius, balls)
+    found = ball_detector.motion_metrics(generated.mean(axis=-1), data["positions"][:, k:],
+                                         radius, truth_apart)
+    error = np.nanmean(found["region_centre_error"], axis=0)
+    return {"plausible": float(np.mean(found["plausible"])),
+            "apart_kept": float(np.nanmean(found["apart_kept"])),
+            "centre_error_5": float(error[REPORTED_FRAME - 1]),
+            "centre_error_last": float(error[-1])}
+
+
+def measure(folder, args):
+    """One row per format file present in `folder`."""
+    rows, data = [], None
+    for name, label in FORMATS.items():
+        path = folder / name
+        if not path.exists():
+            continue
+        generator = Generator(str(path))
+        data = data if data is not None else test_sequences(generator, args.sequences, args.data_dir)
+        horizon = generator.training_frames
+        row = {"model": folder.name, "format": label, "mb": path.stat().st_size / 1e6,
+               "runtime_ms": runtime_ms_per_frame(generator, horizon, args.rounds),
+               "page_ms": None, **quality(generator, data)}
+        if name.endswith(".onnx"):
+            seed = SEEDS[generator.context_frames]
+            row["page_ms"] = page_ms_per_frame(folder, name, [horizon], args.page_rounds,
+                                               seed)[horizon]
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr)
+    return rows
+
+
+def table(rows, sequences):
+    lines = ["| model | format | MB | ms a frame, runtime | ms a frame, page | plausible "
+             f"| apart kept | centre error px, frame {REPORTED_FRAME} / last |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        page = "-" if r["page_ms"] is None else f"{r['page_ms']:.1f}"
+        lines.append(f"| {r['model']} | {r['format']} | {r['mb']:.1f} | {r['runtime_ms']:.1f} "
+                     f"| {page} | {100 * r['plausible']:.1f}% | {100 * r['apart_kept']:.1f}% "
+                     f"| {r['centre_error_5']:.2f} / {r['centre_error_last']:.2f} |")
+    lines.append(f"\nQuality on the first {sequences} test sequences, deterministic rollout.")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="*", type=pathlib.Path,
+                        help="model folders holding the files (default: pretrained/'s)")
+    parser.add_argument("--sequences", type=int, default=500)
+    parser.add_argument("--data-dir", help="the TFDS data directory of the test split")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--page-rounds", type=int, default=3)
+    args = parser.parse_args()
+    folders = args.models or shipped_models()
+    if not folders:
+        raise SystemExit("No model folder holds a generator.onnx of the step contract.")
+    rows = [row for folder in folders for row in measure(folder, args)]
+    print(table(rows, args.sequences))
+    print(json.dumps({"benchmark": "formats", "sequences": args.sequences, "rows": rows}))
+
+
+if __name__ == "__main__":
+    main()
