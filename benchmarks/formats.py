@@ -27,6 +27,7 @@ import os
 import pathlib
 import sys
 import time
+import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -87,7 +88,9 @@ def quality(generator, data):
     truth_apart = ball_detector.truth_apart(video[:, k:].mean(axis=-1), radius, balls)
     found = ball_detector.motion_metrics(generated.mean(axis=-1), data["positions"][:, k:],
                                          radius, truth_apart)
-    error = np.nanmean(found["region_centre_error"], axis=0)
+    with warnings.catch_warnings():  # a frame where no ball was found anywhere: NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        error = np.nanmean(found["region_centre_error"], axis=0)
     return {"plausible": float(np.mean(found["plausible"])),
             "apart_kept": float(np.nanmean(found["apart_kept"])),
             "centre_error_5": float(error[REPORTED_FRAME - 1]),

@@ -16,6 +16,7 @@ from tf_deepgifs.config import Config, ModelConfig
 
 sys.path.insert(0, os.path.join(REPO, "benchmarks"))
 import flops  # noqa: E402
+import formats  # noqa: E402
 import run_all  # noqa: E402
 import torch_reference  # noqa: E402  (benchmarks/requirements.txt, installed by make)
 
@@ -107,3 +108,32 @@ def test_every_benchmark_runs_at_a_tiny_size_and_the_report_names_its_commands(t
         assert f"| {row}" in text, row
     assert "`TF_ENABLE_ONEDNN_OPTS=0 python benchmarks/train_step.py" in text
     assert "| bouncing_balls |" in text and "| moving_mnist |" in text  # --build
+
+
+class _Replay:
+    """A stand-in generator whose rollout is the given frames: what formats.quality reads."""
+
+    context_frames, training_frames, noise_dim = 1, 5, 2
+
+    def __init__(self, frames):
+        self.frames, self.start = frames, 0
+
+    def run(self, seeds, noise):
+        batch = self.frames[self.start : self.start + len(seeds)]
+        self.start += len(seeds)
+        return batch
+
+
+def test_the_formats_benchmark_scores_the_truth_as_the_truth_and_blank_frames_as_nothing():
+    from tf_deepgifs.data import arrays, bouncing_balls, pixels
+
+    config = bouncing_balls.DATASET_CONFIGS["paper"]
+    sequences = arrays.simulate(config, "test", 30, workers=1)
+    data = {"video": sequences.video[:, :6], "positions": sequences.positions[:, :6],
+            "radius": np.full(30, sequences.radius, np.float32)}
+    truth = pixels.from_uint8(data["video"][:, 1:])
+    scores = formats.quality(_Replay(truth), data)
+    assert scores["apart_kept"] == 1.0 and scores["plausible"] > 0.95
+    assert scores["centre_error_5"] < 0.5 and scores["centre_error_last"] < 0.5
+    blank = formats.quality(_Replay(np.zeros_like(truth)), data)
+    assert blank["plausible"] == 0.0 and blank["apart_kept"] == 0.0
