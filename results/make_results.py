@@ -126,7 +126,8 @@ def plot_validation_by_minutes(runs, path):
         axes.set_xlabel("minutes of training (stages one after another)")
         axes.set_title(title, fontsize=10)
         axes.grid(alpha=0.3)
-        axes.legend(fontsize=8)
+        if axes.get_legend_handles_labels()[0]:  # a panel no run of this kind reached has none
+            axes.legend(fontsize=8)
     panels[0].set_yscale("log")
     figure.tight_layout()
     figure.savefig(path, dpi=DPI)
