@@ -150,9 +150,10 @@ def _write_and_verify(model, rollout, folder, properties, config, opset):
                                values, cases)
     except RuntimeError as error:
         raise ExportError(str(error)) from None
-    report["smaller"] = {name: verify.verify_smaller(str(float_path), str(folder / name), values,
-                                                     cases)
-                         for name in SMALLER_FILES if (folder / name).exists()}
+    made = [name for name in SMALLER_FILES if (folder / name).exists()]
+    checked = verify.verify_smaller(str(float_path), [str(folder / name) for name in made],
+                                    values, cases)
+    report["smaller"] = {name: checked[str(folder / name)] for name in made}
     report.update(opset=opset, metadata=properties)
     return report
 

@@ -47,48 +47,29 @@ def _network_frames(frame):
     return tf.reshape(pixels.to_network_range(flat), tf.shape(frame))
 
 
-def step_function(model):
+def step_function(model, reads=(contract.FRAME, contract.LATENT)):
     """`tf.function(frame, latent, state, noise) -> {next_frame, next_latent, next_state}`:
     the contract's step, `DeepGIF.generation_step` in inference mode (BatchNorm's moving
     statistics), frames in [0, 1].
 
-    For ONNX: TensorFlow's CPU convolutions refuse an empty batch, which the step is given
-    (frames or latents), so TensorFlow itself loops `rollout_function` instead.
+    `reads`: the read inputs it takes, both for the ONNX step; one for a TFLite signature
+    (LiteRT refuses the empty batch of the input a step does not read, tflite.py).
+    For ONNX: TensorFlow's CPU convolutions refuse an empty batch too, so TensorFlow itself
+    loops `rollout_function` instead.
     """
+    specs = [spec for spec in step_signature(model)
+             if spec.name in reads or spec.name not in (contract.FRAME, contract.LATENT)]
 
-    @tf.function(input_signature=step_signature(model), autograph=False)
-    def step(frame, latent, state, noise):
+    def step(*inputs):
+        given = {spec.name: value for spec, value in zip(specs, inputs)}
+        frames = given.get(contract.FRAME)
+        state = given[contract.STATE]
         return _as_outputs(model, model.generation_step(
-            [state[:, 0], state[:, 1]], frames=_network_frames(frame), latents=latent,
-            noise=noise, training=False))
+            [state[:, 0], state[:, 1]], latents=given.get(contract.LATENT),
+            frames=None if frames is None else _network_frames(frames),
+            noise=given[contract.NOISE], training=False))
 
-    return step
-
-
-def read_frames_function(model):
-    """The step reading frames only: `tf.function(frame, state, noise)`, the contract's
-    outputs (a TFLite signature: LiteRT refuses the empty latent batch, tflite.py)."""
-    frame_spec, _, state_spec, noise_spec = step_signature(model)
-
-    @tf.function(input_signature=[frame_spec, state_spec, noise_spec], autograph=False)
-    def read_frames(frame, state, noise):
-        return _as_outputs(model, model.generation_step(
-            [state[:, 0], state[:, 1]], frames=_network_frames(frame), noise=noise,
-            training=False))
-
-    return read_frames
-
-
-def read_latents_function(model):
-    """The step reading latents only: `tf.function(latent, state, noise)`."""
-    _, latent_spec, state_spec, noise_spec = step_signature(model)
-
-    @tf.function(input_signature=[latent_spec, state_spec, noise_spec], autograph=False)
-    def read_latents(latent, state, noise):
-        return _as_outputs(model, model.generation_step(
-            [state[:, 0], state[:, 1]], latents=latent, noise=noise, training=False))
-
-    return read_latents
+    return tf.function(step, input_signature=specs, autograph=False)
 
 
 def rollout_signature(model, fixed_frames=None):

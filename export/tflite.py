@@ -22,7 +22,7 @@ import tensorflow as tf
 from ai_edge_litert import schema_py_generated as schema
 
 from . import contract
-from .rollout import read_frames_function, read_latents_function
+from .rollout import step_function
 
 FILE_IDENTIFIER = b"TFL3"  # what every TFLite flatbuffer is finished with
 NOT_CONVERTIBLE = ("a mixture model draws its components through erf, which TFLite's "
@@ -40,8 +40,8 @@ def convert(model, float16=True):
     archive = keras.export.ExportArchive()
     for network in (model.encoder, model.predictor, model.decoder):
         archive.track(network)
-    archive.add_endpoint(name=contract.READ_FRAMES, fn=read_frames_function(model))
-    archive.add_endpoint(name=contract.READ_LATENTS, fn=read_latents_function(model))
+    for name, inputs in contract.LITE_SIGNATURES.items():
+        archive.add_endpoint(name=name, fn=step_function(model, reads=inputs))
     with tempfile.TemporaryDirectory() as folder:
         archive.write_out(folder, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(

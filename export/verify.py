@@ -129,25 +129,30 @@ def verify(rollout, onnx_path, saved_model, metadata, cases):
 # A smaller file's (8-bit ONNX, TFLite float16) first generated frame may differ from the
 # float file's by at most one grey level on average: fewer bits move every pixel a little,
 # and a rollout then compounds it (the frames after are judged by the quality they keep,
-# BENCHMARKS.md).
+# benchmarks/formats.py).
 SMALLER_FIRST_FRAME_TOLERANCE = 1 / 255
 
 
-def verify_smaller(float_path, smaller_path, metadata, cases):
-    """Compares a smaller step file with the float one, both looped by the runner, on
-    every (batch, N) of cases: {"tolerance", "passed", "cases": [{batch, frames,
-    mean_abs, max_abs}]}, per-frame mean and max abs pixel differences."""
-    float_runner, smaller_runner = generate.Generator(float_path), generate.Generator(smaller_path)
-    report_cases = []
+def verify_smaller(float_path, smaller_paths, metadata, cases):
+    """Compares smaller step files with the float one, all looped by the runner, on every
+    (batch, N) of cases, the float file run once per case: {path: {"tolerance", "passed",
+    "cases": [{batch, frames, mean_abs, max_abs}]}}, per-frame mean and max abs pixel
+    differences."""
+    float_runner = generate.Generator(float_path)
+    runners = {path: generate.Generator(path) for path in smaller_paths}
+    report_cases = {path: [] for path in smaller_paths}
     for batch, frames in cases:
         seed, noise = verification_inputs(metadata, batch, frames)
-        difference = np.abs(float_runner.run(seed, noise) - smaller_runner.run(seed, noise))
-        report_cases.append({"batch": batch, "frames": frames,
-                             "mean_abs": difference.mean(axis=(0, 2, 3, 4)).tolist(),
-                             "max_abs": difference.max(axis=(0, 2, 3, 4)).tolist()})
-    passed = all(case["mean_abs"][0] <= SMALLER_FIRST_FRAME_TOLERANCE for case in report_cases)
-    return {"tolerance": SMALLER_FIRST_FRAME_TOLERANCE, "passed": passed,
-            "cases": report_cases}
+        expected = float_runner.run(seed, noise)
+        for path, runner in runners.items():
+            difference = np.abs(expected - runner.run(seed, noise))
+            report_cases[path].append({"batch": batch, "frames": frames,
+                                       "mean_abs": difference.mean(axis=(0, 2, 3, 4)).tolist(),
+                                       "max_abs": difference.max(axis=(0, 2, 3, 4)).tolist()})
+    return {path: {"tolerance": SMALLER_FIRST_FRAME_TOLERANCE, "cases": found,
+                   "passed": all(case["mean_abs"][0] <= SMALLER_FIRST_FRAME_TOLERANCE
+                                 for case in found)}
+            for path, found in report_cases.items()}
 
 
 def summary_lines(report):
