@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import TINY_RUN_CONFIG, write_tiny_run
+from tf_deepgifs.data import bouncing_balls
 from tf_deepgifs_export import exporter, generate, quantize, verify
 from tf_deepgifs_export.generate import Generator
 
@@ -28,6 +29,7 @@ SHIPPED_PAPER = next(p for p in (REPO / "pretrained" / "bouncing_balls-paper" / 
                                  for name in ("generator.onnx", "generator_fixed.onnx"))
                      if p.exists())
 ONE_GREY_LEVEL = 1 / 255
+DRAWN_BALLS = "8.5,20,-3,0.5;40,44,0,2"  # row,col,drow,dcol per ball, 64 x 64 pixels
 
 
 def _needs_a_browser():
@@ -76,6 +78,16 @@ CASES = {
     "not_a_model": "model=extra/not_a_model.onnx&seed=pretrained/seeds/balls.png&frames=4",
     "too_few_frames": "model=extra/k3.onnx&seed=pretrained/seeds/balls.png&frames=4",
     "not_an_image": "model=extra/k2.onnx&seed=extra/not_a_model.onnx&frames=4",
+    # drawn seeds: by the address (the first ball bounces off the top wall within the seed)
+    "drawn": f"model=extra/k3.onnx&seed=drawn&balls={DRAWN_BALLS}&frames=5&deterministic=1",
+    "drawn_overlap": "model=extra/k3.onnx&seed=drawn&balls=20,20,0,1;24,20,0,1&frames=4",
+    "drawn_too_few": "model=extra/k3.onnx&seed=drawn&balls=20,20,0,1&frames=4",
+    "drawn_still": "model=extra/k3.onnx&seed=drawn&balls=20,20,0,0;40,40,0,0&frames=4",
+    # and with the mouse (CSS pixels on the 256-pixel canvas): two balls pressed and dragged
+    "drawn_by_mouse": "model=extra/k3.onnx&seed=pretrained/seeds/balls.gif&frames=4"
+                      "&deterministic=1#actions=drag:60,50,100,20;drag:180,170,170,200;generate",
+    "mouse_overlap": "#actions=drag:60,50,100,20;drag:105,50,105,50",  # 45 px: under 2 radii
+    "mouse_third_ball": "#actions=drag:60,50,60,50;drag:180,170,180,170;drag:60,180,60,180",
 }
 
 
@@ -92,8 +104,8 @@ def pages(site, tmp_path_factory):
     return dict(zip(CASES, json.loads(out.read_text())))
 
 
-def _frames(record):
-    data = np.frombuffer(base64.b64decode(record["frames"]), np.float32)
+def _frames(record, key="frames"):
+    data = np.frombuffer(base64.b64decode(record[key]), np.float32)
     return data.reshape(record["shape"])
 
 
@@ -170,3 +182,52 @@ def test_bad_input_is_one_clear_message_in_the_page(pages, case, message):
     record = pages[case]
     assert record["status"] == "error" and record["message"].startswith(message), record
     assert record["frames"] is None
+
+
+def _drawn_seed(positions, directions, frames, size=64):
+    """The dataset's frames (K, size, size, 1) in [0, 1] from a drawn start in units,
+    its velocities held to the dataset's speed as the page holds them."""
+    directions = np.asarray(directions, np.float64)
+    velocities = directions * bouncing_balls.BallPhysics().speed_norm / np.linalg.norm(directions)
+    states, _ = bouncing_balls.simulate(np.asarray(positions)[None], velocities[None], frames)
+    return bouncing_balls.to_uint8(bouncing_balls.render(states[0], size))[..., None] / 255
+
+
+def test_a_drawn_seed_is_the_datasets_frames_and_the_model_continues_it(pages, site):
+    record = pages["drawn"]
+    assert record["status"] == "done", record
+    balls = np.array([b.split(",") for b in DRAWN_BALLS.split(";")], np.float64)
+    units = bouncing_balls.to_units(balls[:, :2], 64)
+    seed = _drawn_seed(units, balls[:, 2:], 3)
+    _, velocities = bouncing_balls.simulate(units[None], balls[None, :, 2:], 3)
+    assert velocities[0, 0, 0, 0] < 0 < velocities[0, 2, 0, 0], "the seed holds a bounce"
+    page_seed = _frames(dict(record, shape=list(seed.shape)), "seed")
+    assert np.abs(page_seed - seed).max() <= ONE_GREY_LEVEL
+    expected = Generator(str(site[1] / "k3.onnx")).generate(seed.astype(np.float32), 5)
+    assert np.abs(_frames(record) - expected).max() <= ONE_GREY_LEVEL
+
+
+def test_balls_pressed_and_dragged_on_the_canvas_are_the_seed(pages):
+    record = pages["drawn_by_mouse"]
+    assert record["status"] == "done", record
+    per_unit = record["canvas"] / bouncing_balls.BallPhysics().box_size
+    presses = np.array([[50, 60], [170, 180]]) / per_unit  # (row, col) from (x, y)
+    drags = np.array([[20 - 50, 100 - 60], [200 - 170, 170 - 180]], np.float64)
+    start = {key: np.array(value) for key, value in record["drawnStart"].items()}
+    assert np.abs(start["positions"] - presses).max() < 1 / per_unit  # within a CSS pixel
+    speed = bouncing_balls.BallPhysics().speed_norm
+    np.testing.assert_allclose(start["velocities"], drags * speed / np.linalg.norm(drags), atol=0.03)
+    seed = _drawn_seed(start["positions"], start["velocities"], 3)
+    assert np.abs(_frames(dict(record, shape=list(seed.shape)), "seed") - seed).max() <= ONE_GREY_LEVEL
+
+
+@pytest.mark.parametrize("case, status, message", [
+    ("drawn_overlap", "error", "A ball there would overlap another"),
+    ("drawn_too_few", "error", "Place 2 balls on the canvas (1 placed)."),
+    ("drawn_still", "error", "Drag a ball to give it a velocity: this model reads 3 seed frames."),
+    ("mouse_overlap", "refused", "A ball there would overlap another"),
+    ("mouse_third_ball", "refused", "This model's dataset has 2 balls"),
+])
+def test_a_drawing_the_dataset_would_not_make_is_refused_with_a_message(pages, case, status, message):
+    record = pages[case]
+    assert record["status"] == status and record["message"].startswith(message), record

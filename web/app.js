@@ -5,11 +5,15 @@
 // is shown in the form and generated on load (without a query, the form's first model
 // and seed are), then document.body.dataset.status is "done" (or "error", the message
 // in the page) and the frames are window.generated: a Float32Array in [0, 1] of shape
-// [S, N, H, W, C], row-major (window.generatedShape holds the shape).
+// [S, N, H, W, C], row-major (window.generatedShape holds the shape), the seed frames
+// window.seedFrames [K, H, W, C]. A drawn seed is seed=drawn&balls=row,col,drow,dcol;...
+// (drawing.js), a ball per group, in pixels of a 64 x 64 frame; window.drawnStart holds
+// the start its frames were simulated from.
 
 import * as ort from "./node_modules/onnxruntime-web/dist/ort.wasm.min.mjs";
 import { GIFEncoder, applyPalette, quantize } from "./node_modules/gifenc/dist/gifenc.esm.js";
 import { Generator, MAX_FRAMES, MAX_SAMPLES, UserError, noise, seedFrames } from "./generator.js";
+import { DRAWN, Drawing } from "./drawing.js";
 
 ort.env.wasm.wasmPaths = new URL("./node_modules/onnxruntime-web/dist/", import.meta.url).href;
 
@@ -26,6 +30,8 @@ const GIF_DELAY_MS = 200; // 5 frames a second, as the Python runner's GIFs
 const PANEL_GAP = 2; // pixels between samples, and their grey, as export/generate.py
 const GAP_LEVEL = 96;
 
+let drawing; // the canvas seed (drawing.js), made by setUp
+
 const page = {
   status: (value, message = "") => {
     document.body.dataset.status = value;
@@ -40,6 +46,18 @@ async function bytesOf(source) {
   const response = await fetch(source);
   if (!response.ok) throw new UserError(`Cannot fetch ${source} (HTTP ${response.status}).`);
   return { buffer: await response.arrayBuffer(), name: source };
+}
+
+// Generators by address, loaded once (a user's own file each time it is chosen).
+const loaded = new Map();
+async function generatorOf(model) {
+  if (model instanceof File || !loaded.has(model)) {
+    const file = await bytesOf(model);
+    const generator = Generator.load(ort, file.buffer, file.name);
+    if (model instanceof File) return generator;
+    loaded.set(model, generator);
+  }
+  return loaded.get(model);
 }
 
 async function shippedModel(folder) {
@@ -136,11 +154,16 @@ async function generate({ model, seeds, frames, samples, deterministic, noiseSee
   checkCount("frames", frames, MAX_FRAMES);
   checkCount("samples", samples, MAX_SAMPLES);
   page.status("running", "Loading the generator...");
-  const file = await bytesOf(model);
-  const generator = await Generator.load(ort, file.buffer, file.name);
+  const generator = await generatorOf(model);
+  drawing.useDataset(generator.metadata.dataset);
   const images = [];
-  for (const seed of seeds) images.push(...(await imageFrames(await bytesOf(seed))));
+  if (seeds === DRAWN) {
+    const drawn = drawing.seed(generator);
+    images.push(...drawn.images);
+    window.drawnStart = drawn.start;
+  } else for (const seed of seeds) images.push(...(await imageFrames(await bytesOf(seed))));
   const { frames: seed, notes } = seedFrames(images, generator);
+  window.seedFrames = seed;
   page.status("running", `Generating ${samples} x ${frames} frames...`);
   const perSample = seed.length;
   const seedsBatch = new Float32Array(samples * perSample);
@@ -173,12 +196,16 @@ async function guarded(settings) {
   }
 }
 
+function seedChoice(value) {
+  return value === DRAWN ? DRAWN : value.split(SEED_SEPARATOR);
+}
+
 function settingsFromForm() {
   const modelFile = document.getElementById("model-file").files[0];
   const seedFiles = [...document.getElementById("seed-files").files];
   return {
     model: modelFile || document.getElementById("model").value,
-    seeds: seedFiles.length ? seedFiles : document.getElementById("seed").value.split(SEED_SEPARATOR),
+    seeds: seedFiles.length ? seedFiles : seedChoice(document.getElementById("seed").value),
     frames: Number(document.getElementById("frames").value),
     samples: Number(document.getElementById("samples").value),
     deterministic: document.getElementById("deterministic").checked,
@@ -197,6 +224,13 @@ async function setUp() {
   for (const file of SEEDS) {
     seedSelect.add(new Option(file, new URL(`../pretrained/seeds/${file}`, import.meta.url).href));
   }
+  seedSelect.add(new Option("the drawing below", DRAWN));
+  const canvas = document.getElementById("canvas");
+  drawing = new Drawing(canvas, (message) => page.status(message ? "refused" : "ready", message || ""));
+  canvas.addEventListener("pointerdown", () => { seedSelect.value = DRAWN; });
+  document.getElementById("clear").addEventListener("click", () => drawing.clear());
+  modelSelect.addEventListener("change", () => generatorOf(modelSelect.value).then(
+    (generator) => drawing.useDataset(generator.metadata.dataset), () => {}));
   document.getElementById("generate").addEventListener("click", () => guarded(settingsFromForm()));
   document.body.addEventListener("dragover", (event) => event.preventDefault());
   document.body.addEventListener("drop", (event) => { // a dropped .onnx is the model, images the seed
@@ -214,7 +248,13 @@ async function setUp() {
     put("seed-files", images);
   });
 
-  showQuery(new URLSearchParams(window.location.search));
+  try {
+    showQuery(new URLSearchParams(window.location.search));
+  } catch (error) {
+    if (!(error instanceof UserError)) throw error;
+    page.status("error", error.message);
+    return;
+  }
   if (!modelSelect.value) {
     page.status("ready", "No generator is shipped here: choose your own .onnx file, then Generate.");
     return;
@@ -229,12 +269,13 @@ function showQuery(query) {
     if (!value) return;
     const select = document.getElementById(id);
     const url = new URL(value, window.location.href).href;
-    const offered = [...select.options].find((option) => option.value === url);
+    const offered = [...select.options].find((option) => [url, value].includes(option.value));
     if (!offered) select.add(new Option(value, value));
-    select.value = offered ? url : value;
+    select.value = offered ? offered.value : value;
   };
   choose("model", query.get("model"));
   choose("seed", query.getAll("seed").join(SEED_SEPARATOR)); // K images: one option
+  if (query.has("balls")) drawing.fromText(query.get("balls"));
   for (const id of ["frames", "samples", "noise-seed"]) {
     if (query.has(id)) document.getElementById(id).value = query.get(id);
   }

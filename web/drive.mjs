@@ -5,8 +5,13 @@
 //
 // Opens each URL (the page's ?model=...&seed=... form), waits until the page says it is
 // done or failed (document.body.dataset.status), and writes OUT.json: one record per URL,
-// {url, status, message, shape, frames (base64 of the float32 frames), msPerFrame,
+// {url, status, message, shape, frames and seed (base64 of the float32 frames),
+// drawnStart (a drawn seed's start), canvas (the drawing's CSS width), msPerFrame,
 // settledMs (from navigation to done), form (what the form shows)}.
+//
+// A URL's fragment #actions=drag:x0,y0,x1,y1;...;generate is then done with the mouse, in
+// CSS pixels from the drawing canvas's corner (a press and release in one place places a
+// ball), "generate" pressing the button and waiting until the page has settled again.
 
 import { writeFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -35,22 +40,24 @@ try {
     page.on("console", (message) => logs.push(message.text()));
     page.on("pageerror", (error) => logs.push(String(error)));
     await page.goto(url, { waitUntil: "load" });
-    await page.waitForFunction(
-      () => ["done", "error"].includes(document.body.dataset.status), { timeout: TIMEOUT_MS });
+    await settled(page);
+    await act(page, new URL(url).hash);
     records.push(await page.evaluate(() => {
-      const frames = window.generated;
-      let base64 = null;
-      if (frames) {
+      const base64 = (frames) => {
+        if (!frames) return null;
         const bytes = new Uint8Array(frames.buffer, frames.byteOffset, frames.byteLength);
         let text = "";
         for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-        base64 = btoa(text);
-      }
+        return btoa(text);
+      };
       return {
         status: document.body.dataset.status,
         message: document.getElementById("message").textContent,
         shape: window.generatedShape || null,
-        frames: base64,
+        frames: base64(window.generated),
+        seed: base64(window.seedFrames),
+        drawnStart: window.drawnStart || null,
+        canvas: document.getElementById("canvas").getBoundingClientRect().width,
         msPerFrame: window.millisecondsPerFrame || null,
         settledMs: window.settledMs || null,
         gif: Boolean(document.getElementById("result").src),
@@ -67,3 +74,25 @@ try {
   await browser.close();
 }
 writeFileSync(out, JSON.stringify(records));
+
+async function settled(page) {
+  await page.waitForFunction(() => window.settledMs, { timeout: TIMEOUT_MS });
+}
+
+async function act(page, hash) {
+  const actions = hash.startsWith("#actions=") ? decodeURIComponent(hash.slice(9)).split(";") : [];
+  const box = await (await page.$("#canvas")).boundingBox();
+  for (const action of actions) {
+    if (action === "generate") {
+      await page.evaluate(() => { window.settledMs = null; });
+      await page.click("#generate");
+      await settled(page);
+      continue;
+    }
+    const [x0, y0, x1, y1] = action.replace(/^drag:/, "").split(",").map(Number);
+    await page.mouse.move(box.x + x0, box.y + y0);
+    await page.mouse.down();
+    await page.mouse.move(box.x + x1, box.y + y1, { steps: 4 });
+    await page.mouse.up();
+  }
+}
