@@ -45,8 +45,9 @@ DPI = 120
 def read_run(run_dir, evaluated=True):
     """Everything RESULTS.md needs from one run directory.
 
-    A run `python -m tf_deepgifs tune` wrote (it has tuning.json) carries the training
-    run it tuned as "source"; `evaluated` False skips evaluation/ (a source run's).
+    A run `python -m tf_deepgifs tune` wrote (it has tuning.json), or a staged run's
+    fine-tune (finetune.json), carries the run its networks came from as "source";
+    `evaluated` False skips evaluation/ (a source run's).
     """
     run_dir = pathlib.Path(run_dir)
     history = [json.loads(line) for line in (run_dir / "logs" / "history.jsonl").read_text().splitlines()]
@@ -59,10 +60,10 @@ def read_run(run_dir, evaluated=True):
     }
     if evaluated:
         run["report"] = json.loads((run_dir / "evaluation" / "report.json").read_text())
-    tuning = run_dir / "tuning.json"
-    if tuning.exists():
-        run["tuning"] = json.loads(tuning.read_text())
-        run["source"] = read_run(run["tuning"]["source_run"], evaluated=False)
+    for kind, record in (("tuning", "tuning.json"), ("finetune", staged_training.FINETUNE_FILE)):
+        if (run_dir / record).exists():
+            run[kind] = json.loads((run_dir / record).read_text())
+            run["source"] = read_run(run[kind]["source_run"], evaluated=False)
     return run
 
 
@@ -118,10 +119,14 @@ def plot_validation_by_minutes(runs, path):
                                color=f"C{index}", markersize=3, label=label)
                 panels[2].plot(minutes, [h.get("right_count") for h in rows], "-o",
                                color=f"C{index}", markersize=3, label=label)
+                if "plausible" in rows[0]:  # the unsplit regions, beside our detector's count
+                    panels[2].plot(minutes, [h["plausible"] for h in rows], "--",
+                                   color=f"C{index}")
             shown_dirs.add(stage["dir"])
             offset += stage_minutes(stage)
     titles = ("autoencoder: reconstructed balls' centre error (regions, px)",
-              "rollouts: mean centre error (px)", "rollouts: right ball count")
+              "rollouts: mean centre error (px)",
+              "rollouts: right ball count (dashed: plausible frames)")
     for axes, title in zip(panels, titles):
         axes.set_xlabel("minutes of training (stages one after another)")
         axes.set_title(title, fontsize=10)
@@ -327,6 +332,8 @@ def training_table(runs):
 def stage_name(run):
     if is_autoencoder(run):
         return "autoencoder"
+    if "finetune" in run:
+        return "joint fine-tune"
     return "horizon tuning" if "tuning" in run else "training"
 
 
@@ -349,13 +356,19 @@ def training_line(name, run):
     if "tuning" in run:
         return tuning_line(name, run)
     t = run["config"]["train"]
-    last = run["train"][-1]
-    steps = last["step"]
-    start = f"`{shown(t['init_weights'])}`" if t.get("init_weights") else "random"
-    return (f"| {name} | {run['config']['preset']} | {t['mode']} | {t['context_frames']} | "
-            f"{start} | {steps} | {steps * t['batch_size'] / training_sequences(run['config']):.1f} | "
-            f"{stage_minutes(run):.1f} | "
-            f"{run['best']['step']} | rollout MSE {run['best']['rollout']:.4f} |")
+    steps = run["train"][-1]["step"]
+    if "finetune" in run:  # the staged method's last stage: the paper's step, briefly
+        mode, start = f"{t['mode']}, joint fine-tune", run["finetune"]["source_weights"]
+        sequences = steps * run["finetune"]["batch_size"]
+    else:
+        mode, start, sequences = t["mode"], t.get("init_weights"), steps * t["batch_size"]
+    start = f"`{shown(start)}`" if start else "random"
+    best = run["best"]
+    measure = (f"plausible {best['plausible']:.1%}, right count {best['right_count']:.1%}"
+               if "plausible" in best else f"rollout MSE {best['rollout']:.4f}")
+    return (f"| {name} | {run['config']['preset']} | {mode} | {t['context_frames']} | "
+            f"{start} | {steps} | {sequences / training_sequences(run['config']):.1f} | "
+            f"{stage_minutes(run):.1f} | {best['step']} | {measure} |")
 
 
 def autoencoder_line(name, run):

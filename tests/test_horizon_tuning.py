@@ -409,7 +409,11 @@ def test_validation_scores_measure_the_generated_balls_against_the_truth():
 
     exact = tuning_validation.validation_scores(copied, truth.video, CONTEXT, 2, balls)
     assert exact["rollout"] == 0 and exact["right_count"] == 1
-    assert exact["centre_error"] < 0.5
+    assert exact["centre_error"] < 0.5 and exact["plausible"] == 1
+    # balls faded below half intensity are no balls to the unsplit regions
+    faded = tuning_validation.validation_scores(
+        lambda v: 0.4 * copied(v), truth.video, CONTEXT, 2, balls)
+    assert faded["plausible"] == 0
 
     shifted = tuning_validation.validation_scores(
         lambda v: np.roll(copied(v), 3, axis=3), truth.video, CONTEXT, 2, balls)

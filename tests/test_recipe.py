@@ -84,7 +84,10 @@ def test_each_stage_hands_the_next_what_it_needs(recipe_run):
     assert paper["preset"] == "staged" and paper["train"]["method"] == "staged"
     assert paper["train"]["context_frames"] == 1
     shared = runs / "paper" / "autoencoder" / "model.keras"  # one autoencoder for all three
-    assert json.loads((runs / "paper" / "tuning.json").read_text())["source_weights"] == str(shared)
+    dynamics = runs / "paper" / "dynamics"
+    assert json.loads((dynamics / "tuning.json").read_text())["source_weights"] == str(shared)
+    assert json.loads((runs / "paper" / "finetune.json").read_text())["source_weights"] == str(
+        dynamics / "best.keras")
     for run, k, feedback in (("improved", 3, "latent"), ("stochastic", 1, "latent")):
         tuning = json.loads((runs / run / "tuning.json").read_text())
         assert (tuning["source_run"], tuning["source_weights"]) == (

@@ -245,3 +245,24 @@ def test_into_rewrites_the_digits_section_alone_and_keeps_the_rest(make_results,
     monkeypatch.setattr("sys.argv", ["make_results.py", "--paper", str(digits), "--into", "RESULTS.md"])
     with pytest.raises(SystemExit):
         make_results.main()
+
+
+def test_a_staged_runs_finetune_reports_its_source_and_both_counts(make_results, tmp_path, monkeypatch):
+    source = _run(tmp_path / "dynamics", "improved", 3, 18.0, 0.995, 1.5)
+    finetuned = _run(tmp_path / "finetuned", "improved", 3, 19.0, 0.995, 1.5)
+    (finetuned / "finetune.json").write_text(json.dumps({
+        "source_run": str(source), "source_weights": "dynamics/best.keras", "steps": 300,
+        "batch_size": 16, "validate_every": 100}))
+    history = [{"split": "train", "step": 300, "seconds": 600.0, "g_loss": 0.01},
+               {"split": "validation", "step": 300, "seconds": 600.0, "rollout": 0.3,
+                "centre_error": 9.0, "right_count": 0.99, "plausible": 0.985}]
+    (finetuned / "logs" / "history.jsonl").write_text("\n".join(map(json.dumps, history)))
+    (finetuned / "best.json").write_text(json.dumps(
+        {"step": 300, "rollout": 0.3, "right_count": 0.99, "plausible": 0.985}))
+    runs, text = _results_with(make_results, tmp_path, monkeypatch, finetuned)
+    assert [run["dir"] for run in make_results.lineage(runs["improved"])] == [source, finetuned]
+    row = _row(_table(text, "stage"), stage="improved: joint fine-tune")
+    assert (row["mode"], row["initialised from"], row["steps"], row["minutes"]) == (
+        "scheduled, joint fine-tune", "`dynamics/best.keras`", "300", "10.0")
+    assert row["epochs"] == f"{300 * 16 / 80_000:.1f}"
+    assert row["validation at the selected step"] == "plausible 98.5%, right count 99.0%"

@@ -14,7 +14,7 @@ from tf_deepgifs.data import arrays, pixels
 from tf_deepgifs.training import staged_training
 from tf_deepgifs.runs import run_directory
 
-pytestmark = pytest.mark.slow  # trains two stages and builds a dataset slice
+pytestmark = pytest.mark.slow  # trains three stages and builds a dataset slice
 
 SEQUENCES = 8
 TINY_STAGES = ["--num-frames", "6", "--max-examples-per-split", str(SEQUENCES),
@@ -23,7 +23,8 @@ TINY_STAGES = ["--num-frames", "6", "--max-examples-per-split", str(SEQUENCES),
                "--dynamics-steps", "3", "--dynamics-batch-size", "2",
                "--dynamics-validate-every", "3", "--dynamics-validation-sequences", "4",
                "--dynamics-encode-batch-size", "4", "--dynamics-first-frame-sequences", "1",
-               "--dynamics-training-sequences", str(SEQUENCES)]
+               "--dynamics-training-sequences", str(SEQUENCES),
+               "--finetune-steps", "2", "--finetune-batch-size", "2", "--finetune-validate-every", "1"]
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +53,11 @@ def test_the_default_preset_is_the_staged_method_of_the_papers_model():
 def test_the_autoencoder_stage_hands_the_dynamics_its_networks_and_latent_statistics(staged_run):
     run_dir, data_dir = staged_run
     ae_dir = run_dir / staged_training.AUTOENCODER_DIR
+    dynamics_dir = run_dir / staged_training.DYNAMICS_DIR
     config = _config(run_dir)
     assert (config.train.method, _config(ae_dir).train.method) == ("staged", "staged")
     autoencoder = run_directory.load_model(config, str(ae_dir / "model.keras"))
-    trained = run_directory.load_model(config, str(run_dir / "model.keras"))
+    trained = run_directory.load_model(config, str(dynamics_dir / "model.keras"))
     for frozen in ("encoder", "decoder"):
         for before, after in zip(getattr(autoencoder, frozen).weights,
                                  getattr(trained, frozen).weights):
@@ -69,10 +71,36 @@ def test_the_autoencoder_stage_hands_the_dynamics_its_networks_and_latent_statis
     means = np.asarray(autoencoder.encoder(frames, training=False)[0])
     np.testing.assert_allclose(trained.predictor.latent_mean, means.mean(0), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(trained.predictor.latent_std, means.std(0), rtol=1e-4, atol=1e-5)
-    tuning = json.loads((run_dir / "tuning.json").read_text())
+    tuning = json.loads((dynamics_dir / "tuning.json").read_text())
     assert tuning["source_weights"] == str(ae_dir / "model.keras")
     assert tuning["feedback"] == PRESETS["staged"].dynamics.feedback
     del data_dir
+
+
+def test_the_finetune_trains_all_four_networks_from_the_dynamics_selected_ones(staged_run):
+    run_dir, _ = staged_run
+    dynamics_dir = run_dir / staged_training.DYNAMICS_DIR
+    config = _config(run_dir)
+    record = json.loads((run_dir / staged_training.FINETUNE_FILE).read_text())
+    assert record["source_weights"] == str(dynamics_dir / "best.keras")
+    assert record["steps"] == config.finetune.steps == 2
+    source = run_directory.load_model(config, str(dynamics_dir / "best.keras"))
+    finetuned = run_directory.load_model(config, str(run_dir / "model.keras"))
+    for network in ("encoder", "decoder", "predictor", "discriminator"):
+        assert any(not np.array_equal(before, after) for before, after in zip(
+            getattr(source, network).trainable_weights, getattr(finetuned, network).trainable_weights)), network
+    np.testing.assert_array_equal(finetuned.predictor.latent_mean, source.predictor.latent_mean)
+
+
+def test_the_finetune_keeps_its_most_plausible_validation(staged_run):
+    run_dir, _ = staged_run
+    lines = [json.loads(line) for line in (run_dir / "logs" / "history.jsonl").read_text().splitlines()]
+    validations = [line for line in lines if line["split"] == "validation"]
+    assert [line["step"] for line in validations] == [0, 1, 2]
+    best = json.loads((run_dir / "best.json").read_text())
+    least = min(line["implausible"] for line in validations)
+    first = next(line for line in validations if line["implausible"] == least)
+    assert (best["step"], best["implausible"]) == (first["step"], 1 - first["plausible"])
 
 
 def test_the_run_generates_as_the_papers_model_and_logs_each_stage(staged_run):
@@ -80,7 +108,8 @@ def test_the_run_generates_as_the_papers_model_and_logs_each_stage(staged_run):
     config = _config(run_dir)
     assert config.train.context_frames == 1 and config.model.generation_feedback == "frames"
     for folder, measure in ((run_dir / staged_training.AUTOENCODER_DIR, "region_centre_error"),
-                            (run_dir, "right_count")):
+                            (run_dir / staged_training.DYNAMICS_DIR, "right_count"),
+                            (run_dir, "plausible")):
         lines = [json.loads(line) for line in
                  (folder / "logs" / "history.jsonl").read_text().splitlines()]
         validations = [line for line in lines if line["split"] == "validation"]
@@ -95,7 +124,8 @@ def test_run_again_the_finished_stages_are_kept(staged_run, capsys):
     autoencoder = (run_dir / staged_training.AUTOENCODER_DIR / "model.keras").stat().st_mtime_ns
     assert cli.main(["train", *TINY_ARGS, *TINY_STAGES, "--data-dir", str(data_dir),
                      "--run-dir", str(run_dir)]) == 0
-    assert "Stage 1 of 2" not in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert "Stage 1 of 3" not in shown and "has finished all 2 steps already" in shown
     assert (run_dir / staged_training.AUTOENCODER_DIR / "model.keras").stat().st_mtime_ns == autoencoder
     assert (run_dir / "model.keras").stat().st_mtime_ns >= before
 

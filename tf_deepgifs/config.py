@@ -319,6 +319,30 @@ class HorizonTuningConfig:
                              "feeds back the component nearest the truth).")
 
 
+@dataclasses.dataclass(frozen=True)
+class FinetuneConfig:
+    """The staged method's last stage: the paper's joint training (its four networks,
+    losses and discriminator, 4.2 and 5.1; `training/joint_training.py`), briefly, from
+    the autoencoder's and the LSTM's networks. Trained apart, the decoder never drew the
+    LSTM's predictions; trained together, it learns to draw them as whole balls and the
+    discriminator keeps them sharp, which generation through frames needs. Values are ours,
+    chosen by the runs in results/notes.md; the losses' weights and learning rates are the
+    paper's (TrainConfig)."""
+
+    steps: int = 400  # joint steps; 0: none (the dynamics' networks are the run's)
+    batch_size: int = 16  # sequences per step; the paper's 32 costs twice as much
+    # steps between validations (and checkpoints), on the dynamics' validation sequences;
+    # best.keras is chosen among them (`training/finetune.py`)
+    validate_every: int = 50
+
+    def __post_init__(self):
+        if self.steps < 0:
+            raise ValueError(f"steps must be 0 or more, got {self.steps}.")
+        for name in ("batch_size", "validate_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}.")
+
+
 # Fields config.json files of earlier versions hold that no longer mean anything: training
 # draws its batches by index, so there is no shuffle buffer.
 RETIRED_DATA_FIELDS = ("shuffle_buffer",)
@@ -331,9 +355,10 @@ class Config:
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     data: DataConfig = DataConfig()
-    # the staged method's two stages (TrainConfig.method "staged"); unused by "joint"
+    # the staged method's stages (TrainConfig.method "staged"); unused by "joint"
     autoencoder: AutoencoderConfig = AutoencoderConfig()
     dynamics: HorizonTuningConfig = HorizonTuningConfig()
+    finetune: FinetuneConfig = FinetuneConfig()
 
     def __post_init__(self):
         if self.train.context_frames >= self.data.num_frames:
@@ -357,6 +382,8 @@ class Config:
             # config.json files written before the staged method have neither section
             autoencoder=AutoencoderConfig(**values.get("autoencoder", {})),
             dynamics=HorizonTuningConfig(**values.get("dynamics", {})),
+            # written before the staged method's fine-tune: it had none
+            finetune=FinetuneConfig(**values.get("finetune", {"steps": 0})),
         )
 
 
@@ -398,7 +425,7 @@ DEFAULT_PRESET = "staged"
 # Config's sections, and the prefix of their fields' names on the command line: the
 # stages' options share names (steps, batch_size), so theirs are prefixed.
 SECTIONS = {"model": "", "train": "", "data": "", "autoencoder": "autoencoder_",
-            "dynamics": "dynamics_"}
+            "dynamics": "dynamics_", "finetune": "finetune_"}
 
 
 def fields_by_name():

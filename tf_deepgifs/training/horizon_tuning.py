@@ -28,7 +28,7 @@ from tf_deepgifs.runs import run_directory
 from tf_deepgifs.training.stages import learning_rate_schedule
 from tf_deepgifs.training.latent_dynamics import horizon_losses, reverse_some, summary
 from tf_deepgifs.training.tuning_validation import (
-    ball_selection_score, encode, validation_scores,
+    ball_selection_score, balls_of, encode, validation_scores,
 )
 from tf_deepgifs.training.stages import Player, Schedule
 
@@ -85,8 +85,7 @@ class HorizonTuning:
             checkpoint_every=options.validate_every, keep_checkpoints=KEEP_CHECKPOINTS,
             validate_at_start=True)
         self.least_right_count = None
-        self.balls = ((validation["positions"], float(validation["radius"][0]))
-                      if "radius" in validation else None)
+        self.balls = balls_of(validation)
 
     def noise_streams(self):
         return {}  # deterministic: every latent is the encoder's mean

@@ -7,15 +7,18 @@ Schmidhuber, 2018):
     1. autoencoder  encoder and decoder on single frames        run_dir/autoencoder/
                     (`autoencoder.py`); at its end the latents'
                     statistics go into the predictor
-    2. dynamics     the LSTM alone in their latent space, over   run_dir/
-                    the horizon, on the training sequences
-                    encoded once (`horizon_tuning.HorizonTuning`)
+    2. dynamics     the LSTM alone in their latent space, over   run_dir/dynamics/
+                    the horizon, on the training sequences       (run_dir/ when no
+                    encoded once (`horizon_tuning.HorizonTuning`) fine-tune follows)
+    3. finetune     the paper's joint training, briefly, on all  run_dir/
+                    four networks (`finetune.Finetune`)
 
-Both are stages of the one training loop (`loop.py`) on either backend, each resumable
-at its last checkpoint: run the same command again and a finished autoencoder is kept,
-an unfinished one or the dynamics resume where they stopped. One progress bar covers the
-whole run (`WholeRunProgress`). The result is an ordinary run directory (config.json,
-best.keras, model.keras, ...) that `evaluate`, `export` and `tune` take.
+All are stages of the one training loop (`loop.py`) on either backend, each resumable at
+its last checkpoint: run the same command again and a finished stage is kept, an
+unfinished one resumes where it stopped. One progress bar covers the whole run
+(`WholeRunProgress`). The last stage writes the run directory, an ordinary one
+(config.json, best.keras, model.keras, ...) that `evaluate`, `export` and `tune` take;
+each stage's folder records where its networks came from (tuning.json, finetune.json).
 """
 
 import dataclasses
@@ -30,10 +33,12 @@ from tf_deepgifs.data import arrays, pixels
 from tf_deepgifs.errors import UserError
 from tf_deepgifs.runs import run_directory
 from tf_deepgifs.training import (
-    autoencoder, backends, distribution, horizon_tuning, latent_dynamics, loop,
+    autoencoder, backends, distribution, finetune, horizon_tuning, latent_dynamics, loop,
 )
 
 AUTOENCODER_DIR = "autoencoder"  # inside the run directory
+DYNAMICS_DIR = "dynamics"  # inside the run directory, when a fine-tune follows
+FINETUNE_FILE = "finetune.json"  # the fine-tune's options and where its networks came from
 # A training step costs about this many forward passes of its losses (the backward pass
 # about twice the forward), for the whole run's estimate of what is left.
 STEP_COST_IN_FORWARD_PASSES = 3.0
@@ -91,7 +96,8 @@ def _timed(function, *args):
 def plan(model, config, backend, train_videos, log):
     """[(stage, steps, estimated seconds a step)] of the staged run: one forward pass of
     each stage timed on this machine, a training step costing STEP_COST_IN_FORWARD_PASSES
-    of them, and encoding the training sequences as one step."""
+    of them (the fine-tune's losses include the discriminator's), and encoding the
+    training sequences as one step."""
     ae, dynamics = config.autoencoder, config.dynamics
     noise = np.zeros((ae.batch_size, config.model.latent_dim), np.float32)
     frames = train_videos[:1, 0].repeat(ae.batch_size, axis=0)
@@ -111,6 +117,14 @@ def plan(model, config, backend, train_videos, log):
         train_videos.shape[1] / ae.batch_size
     result = [("autoencoder", ae.steps, ae_step), ("encoding", 1, encoding),
               ("dynamics", dynamics.steps, dynamics_step)]
+    if config.finetune.steps:
+        videos = train_videos[: config.finetune.batch_size]
+        noise = {name: np.zeros((len(videos),) + shape, np.float32)
+                 for name, shape in model.noise_shapes(videos.shape[1]).items()}
+        joint_losses = backend.compile(lambda v, n: model.compute_losses(
+            pixels.from_uint8(v), n, True, 0.0)["g_loss"])
+        joint_step = STEP_COST_IN_FORWARD_PASSES * _timed(joint_losses, videos, noise)
+        result.append(("finetune", config.finetune.steps, joint_step))
     log("Planned: " + ", ".join(f"{name} ~{steps * cost / 60:.0f} min"
                                 for name, steps, cost in result)
         + f" (about {sum(steps * cost for _, steps, cost in result) / 60:.0f} min in all, "
@@ -143,23 +157,37 @@ def train(config, preset, stop_after_minutes=None, log=print):
     backend = backends.make_backend(stage, devices)
     backend.start()
     progress = WholeRunProgress(plan(model, config, backend, train_videos, log))
+    stages = 3 if config.finetune.steps else 2
     weights = ae_dir / "model.keras"
     if not weights.exists():
-        log(f"Stage 1 of 2: the autoencoder, on single frames ({ae_dir}).")
+        log(f"Stage 1 of {stages}: the autoencoder, on single frames ({ae_dir}).")
         if not loop.run(stage, backend, str(ae_dir), devices, log, deadline,
                         progress=progress.stage("autoencoder")):
             return run_dir
 
-    log(f"\nStage 2 of 2: the LSTM in the autoencoder's latent space ({run_dir}).")
+    dynamics_dir = run_dir / DYNAMICS_DIR if config.finetune.steps else run_dir
+    log(f"\nStage 2 of {stages}: the LSTM in the autoencoder's latent space ({dynamics_dir}).")
+    run_directory.write_config(dynamics_dir, config, preset)
     model = run_directory.load_model(config, str(weights))
     horizon_tuning.compile_tuning_optimizers(model, config.dynamics)
-    _write_tuning_record(run_dir, ae_dir, weights, config.dynamics)
+    _write_record(dynamics_dir / horizon_tuning.TUNING_FILE, ae_dir, weights, config.dynamics)
     stage = horizon_tuning.HorizonTuning(config, config.dynamics, model, train_videos,
                                          validation, source=(config, str(weights)))
-    if loop.run(stage, backends.make_backend(stage, devices), str(run_dir), devices, log,
-                deadline, progress=progress.stage("dynamics")):
-        log(f"The trained model is {run_dir / 'model.keras'}; the selected networks "
-            f"{run_dir / 'best.keras'}.")
+    if not loop.run(stage, backends.make_backend(stage, devices), str(dynamics_dir), devices,
+                    log, deadline, progress=progress.stage("dynamics")):
+        return run_dir
+
+    if config.finetune.steps:
+        weights = dynamics_dir / "best.keras"
+        log(f"\nStage 3 of 3: the paper's joint training from those networks ({run_dir}).")
+        _write_record(run_dir / FINETUNE_FILE, dynamics_dir, weights, config.finetune)
+        stage = finetune.Finetune(config, run_directory.build_model(config, train_videos.shape[1:]),
+                                  train_videos, validation, weights)
+        if not loop.run(stage, backends.make_backend(stage, devices), str(run_dir), devices,
+                        log, deadline, progress=progress.stage("finetune")):
+            return run_dir
+    log(f"The trained model is {run_dir / 'model.keras'}; the selected networks "
+        f"{run_dir / 'best.keras'}.")
     return run_dir
 
 
@@ -171,8 +199,9 @@ def _check_frames(config, videos):
                         "--channels to match.")
 
 
-def _write_tuning_record(run_dir, source_dir, weights, options):
-    """tuning.json, as `tune` writes it: the dynamics stage's options and its source."""
+def _write_record(path, source_dir, weights, options):
+    """A stage's record of its options and its source: tuning.json as `tune` writes it,
+    or finetune.json."""
     record = {"source_run": str(source_dir), "source_weights": str(weights),
               **dataclasses.asdict(options)}
-    (run_dir / horizon_tuning.TUNING_FILE).write_text(json.dumps(record, indent=2, sort_keys=True))
+    path.write_text(json.dumps(record, indent=2, sort_keys=True))

@@ -19,13 +19,22 @@ def encode(encode_batch, videos, batch_size):
                            for s in range(0, len(videos), batch_size)])
 
 
+def balls_of(validation):
+    """(positions (N, T, n, 2) px, radius px) of `arrays.load`'s validation dict, for
+    `validation_scores`; None for data that does not store the balls."""
+    if "radius" not in validation:
+        return None
+    return validation["positions"], float(validation["radius"][0])
+
+
 def validation_scores(generate, videos, context_frames, batch_size, balls=None):
     """The frames generated from uint8 `videos` (as the run generates, `batch_size` at a
     time) against the truth: {"rollout": their MSE on [-1, 1], what training runs select
     on too}, and with `balls` ((positions (N, T, n, 2) px, radius px)) the ball
     detector's "centre_error" (px, mean over sequences and frames) and "right_count"
-    (fraction of frames)."""
-    errors, centre_errors, right_counts = [], [], []
+    (fraction of frames), and the unsplit regions' "plausible" (fraction of frames, the
+    evaluation's: our detector splits merged blobs, which hides fused balls)."""
+    errors, centre_errors, right_counts, plausible = [], [], [], []
     for start in range(0, len(videos), batch_size):
         batch = videos[start : start + batch_size]
         generated = generate(batch)
@@ -37,10 +46,13 @@ def validation_scores(generate, videos, context_frames, batch_size, balls=None):
             found = ball_detector.motion_metrics(generated.mean(axis=-1), positions, balls[1])
             centre_errors.append(found["centre_error"])
             right_counts.append(found["right_count"])
+            regions = ball_detector.regions(generated.mean(axis=-1), balls[1])
+            plausible.append(ball_detector.plausible(regions, positions.shape[2]))
     scores = {"rollout": float(np.mean(np.concatenate(errors)))}
     if balls is not None:
         scores["centre_error"] = float(np.nanmean(np.concatenate(centre_errors)))
         scores["right_count"] = float(np.mean(np.concatenate(right_counts)))
+        scores["plausible"] = float(np.mean(np.concatenate(plausible)))
     return scores
 
 
