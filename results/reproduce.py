@@ -152,8 +152,9 @@ def wait_reporting(process, on_progress, every=None):
 def publish(stage, places, record, log):
     """Writes <out>/RESULTS.md from the runs (results/make_results.py, each entry's model
     its --<model> run), and copies into <out>/pretrained/<its folder>/ the exported
-    generator (generator.onnx, in place of a legacy file there) and the selected networks
-    (networks.keras) of each model that meets every one of its targets; the others leave
+    generator (generator.onnx, in place of a legacy file there, and generator_int8.onnx
+    where export kept one) and the selected networks (networks.keras) of each model that
+    meets every one of its targets; the others leave
     their folder as it was, and RESULTS.md says so."""
     out = pathlib.Path(places["out"])
     runs = {entry["model"]: pathlib.Path(fill(entry["run"], places)) for entry in stage["publish"]}
@@ -173,6 +174,10 @@ def publish(stage, places, record, log):
                               f"{run} first.")
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(run / "export" / "generator.onnx", folder / "generator.onnx")
+        # the 8-bit file, where export kept it (it held the float file's frames)
+        quantized = run / "export" / "generator_int8.onnx"
+        if quantized.exists():
+            shutil.copyfile(quantized, folder / quantized.name)
         shutil.copyfile(selected_weights(run), folder / NETWORKS_FILE)
         (folder / "generator_fixed.onnx").unlink(missing_ok=True)  # the legacy file it replaces
         log(f"Published {folder / 'generator.onnx'} and {folder / NETWORKS_FILE}.")

@@ -150,6 +150,7 @@ def test_publishing_ships_a_model_that_meets_its_targets_and_keeps_the_others(tm
     legacy.write_bytes(b"legacy")
     frames = 17
     _evaluated_run(runs / "paper", {"model": {"plausible": _curve([1.0] * 19)}})
+    (runs / "paper" / "export" / "generator_int8.onnx").write_bytes(b"int8 paper")
     improved = {"model": {"psnr": _curve([30.0] * frames), "plausible": _curve([1.0] * frames),
                           "centre_error": _curve([1.0] * frames), "right_count": _curve([1.0] * frames),
                           "region_centre_error": _curve([1.0] * 4 + [1.6] + [1.0] * 12),
@@ -168,6 +169,7 @@ def test_publishing_ships_a_model_that_meets_its_targets_and_keeps_the_others(tm
     paper = out / "pretrained" / "bouncing_balls-paper"
     assert (paper / "generator.onnx").read_bytes() == b"onnx paper"
     assert (paper / reproduce.NETWORKS_FILE).read_bytes() == b"keras paper"
+    assert (paper / "generator_int8.onnx").read_bytes() == b"int8 paper"
     # 1.6 px at generated frame 5 by the unsplit regions misses the 1.5 px target, though
     # the splitting detector says 1.0: the folder keeps its legacy file.
     assert legacy.read_bytes() == b"legacy" and not (legacy.parent / "generator.onnx").exists()
