@@ -23,13 +23,15 @@ class Finetune(joint_training.JointTraining):
     """JointTraining on `config.finetune`'s schedule and batch, from `weights`."""
 
     def __init__(self, config, model, train_videos, validation, weights):
-        """config: the run's; model: built and compiled as the paper's (`run_directory.
-        build_model`); train_videos: uint8 (N, T, H, W, C); validation: `arrays.load`'s
-        dict of the validation sequences the dynamics validate on; weights: the .keras the stage starts from."""
+        """config: the run's; model: built and compiled as the paper's
+        (`run_directory.build_model`); train_videos: uint8 (N, T, H, W, C); validation:
+        `arrays.load`'s dict of the validation sequences the dynamics validate on;
+        weights: the .keras the stage starts from."""
         options = config.finetune
         config = dataclasses.replace(config, train=dataclasses.replace(
             config.train, batch_size=options.batch_size, init_weights=str(weights)))
-        super().__init__(config, model, train_videos, validation["video"][: config.train.sample_sequences],
+        shown = validation["video"][: config.train.sample_sequences]  # the sample GIFs'
+        super().__init__(config, model, train_videos, shown,
                          steps_per_epoch=max(1, len(train_videos) // options.batch_size))
         self.options, self.validation = options, validation
         self.balls = balls_of(validation)
