@@ -406,14 +406,22 @@ def stage_lines(stages):
     """The recipe's stages (results/reproduce.py's stages.json): each stage's command, the
     minutes it took and what it ran on."""
     lines = ["## How long each stage of the recipe took", "",
-             "`make reproduce` (results/recipe.toml) ran these stages in this order:", "",
-             "| stage | minutes | backend | ran on | command |", "| --- | --- | --- | --- | --- |"]
+             "`make reproduce` (results/recipe.toml) ran these stages in this order. A "
+             "machine's speed varies by the hour: beside each stage is the reference step "
+             "(`python benchmarks/train_step.py --batch-size 32 --frames 20`, the paper's "
+             "train step in float32) timed on it that hour.", "",
+             "| stage | minutes | reference step s | backend | ran on | command |",
+             "| --- | --- | --- | --- | --- | --- |"]
     for name, stage in stages.items():
         machine = stage["machine"]
-        where = ", ".join(machine.get("devices", [])) or f"{machine['cpu']} ({machine['cores']} cores)"
+        where = ", ".join(machine.get("devices", [])) or (
+            f"{machine['cpu']} ({machine['cores']} cores"
+            + "".join(f", {f}" for f in machine.get("features", [])) + ")")
         command = f"`{stage['command']}`" if stage["command"] != "publish" else "copies, writes this file"
-        lines.append(f"| {name} | {stage['seconds'] / 60:.1f} | {machine['backend']} | {where} | "
-                     f"{command} |")
+        reference = stage.get("reference_step_seconds")
+        lines.append(f"| {name} | {stage['seconds'] / 60:.1f} | "
+                     f"{'-' if reference is None else f'{reference:.2f}'} | {machine['backend']} | "
+                     f"{where} | {command} |")
     total = sum(stage["seconds"] for stage in stages.values()) / 3600
     return lines + ["", f"{total:.2f} hours in all.", ""]
 

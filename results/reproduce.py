@@ -8,7 +8,8 @@ Runs each stage of the recipe (results/recipe.toml says what each does) as its o
 on where it stopped (training and tuning resume at their checkpoints). `<runs>/stages.json`
 records each finished stage: its command, the seconds it took (over every run of the
 recipe that worked on it: a killed stage's time so far is saved each minute), the backend
-and machine it ran on; RESULTS.md reports them. The publish stage copies the exported
+and machine it ran on, and the reference step's seconds on that machine that hour
+(REFERENCE_COMMAND); RESULTS.md reports them. The publish stage copies the exported
 generators into `<out>/pretrained/` and writes `<out>/RESULTS.md` and `<out>/results/`.
 
 --stages runs those stages only (a GPU machine runs the training ones, see the recipe);
@@ -33,6 +34,12 @@ UNFINISHED_FILE = "stages.unfinished.json"
 JAX_CACHE = "jax_cache"  # JAX's compiled programs, for stages run under JAX
 NETWORKS_FILE = "networks.keras"  # a published model's networks, beside generator.onnx
 PROGRESS_EVERY_SECONDS = 60  # how often a running stage's time is saved: a kill loses less
+# The reference timing each stage's minutes are read beside: the paper's train step at
+# batch 32 x 20 frames, float32 (benchmarks/train_step.py), taken again when the last one
+# is this old, since a machine's speed drifts by the hour.
+REFERENCE_COMMAND = ["benchmarks/train_step.py", "--batch-size", "32", "--frames", "20"]
+REFERENCE_EVERY_SECONDS = 3600
+CPU_FEATURES = ("amx_tile", "avx512_bf16", "avx512f", "avx2")  # what decides a CPU's speed here
 
 
 class RecipeError(Exception):
@@ -53,14 +60,18 @@ def fill(text, places):
 
 
 def machine():
-    """What a stage ran on: the CPU, and the accelerator JAX sees, if any."""
-    cpu = platform.processor() or platform.machine()
+    """What a stage ran on: the CPU (with which of CPU_FEATURES it has), and the
+    accelerator JAX sees, if any."""
+    cpu, flags = platform.processor() or platform.machine(), []
     try:
         with open("/proc/cpuinfo") as info:
-            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+            lines = info.read().splitlines()
+        cpu = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+        flags = next(line.split(":", 1)[1].split() for line in lines if line.startswith("flags"))
     except (OSError, StopIteration):
         pass
     described = {"cpu": cpu, "cores": os.cpu_count(),
+                 "features": [feature for feature in CPU_FEATURES if feature in flags],
                  "backend": os.environ.get("KERAS_BACKEND", "tensorflow")}
     if described["backend"] == "jax":
         import jax
@@ -204,6 +215,18 @@ def targets_met(runs):
             for model, rows in make_results.model_targets(read).items()}
 
 
+def reference_step_seconds(log=print):
+    """Seconds of the reference step (REFERENCE_COMMAND) on this machine now, or None
+    (said) when it cannot be timed."""
+    log("Timing the reference step: " + " ".join(REFERENCE_COMMAND))
+    result = subprocess.run([sys.executable, *REFERENCE_COMMAND], cwd=REPO, capture_output=True,
+                            text=True)
+    if result.returncode != 0:
+        log("The reference step could not be timed; the stages are recorded without it.")
+        return None
+    return round(json.loads(result.stdout.strip().splitlines()[-1])["seconds"], 2)
+
+
 def selected_weights(run):
     """The networks file the run's export was made from (its verification record)."""
     record = json.loads((run / "export" / "verification.json").read_text())
@@ -211,11 +234,13 @@ def selected_weights(run):
 
 
 def reproduce(recipe_path, runs=None, out=REPO, stages=None, tiny=False, log=print,
-              run=run_command):
+              run=run_command, reference=None):
     """Runs the recipe's stages (or those named) that have not finished; returns the
     names of those it ran. `run(arguments, log, on_progress, env)` runs one stage's
     command (run_command: a process of its own, which keeps each stage's memory and
-    TensorFlow state apart from the next's)."""
+    TensorFlow state apart from the next's). `reference(log)`: the reference step's
+    seconds, taken before a stage when the last is REFERENCE_EVERY_SECONDS old and
+    recorded with it (reference_step_seconds; None: none)."""
     recipe = read_recipe(recipe_path)
     runs = pathlib.Path(runs).resolve() if runs else REPO / recipe["runs"]
     # Named relative to the repository where they are inside it (the commands run there):
@@ -228,10 +253,13 @@ def reproduce(recipe_path, runs=None, out=REPO, stages=None, tiny=False, log=pri
         raise RecipeError(f"No stage {', '.join(sorted(unknown))} in {recipe_path}; its stages "
                           f"are {', '.join(known)}.")
     record, ran = Record(runs), []
+    timed, timed_at = None, -float("inf")
     for stage in recipe["stage"]:
         name = stage["name"]
         if (stages and name not in stages) or record.done(name):
             continue
+        if reference and time.monotonic() - timed_at >= REFERENCE_EVERY_SECONDS:
+            timed, timed_at = reference(log), time.monotonic()
         log(f"== {name}: {fill(stage['does'], places)}")
         started, before = time.monotonic(), record.spent(name)
 
@@ -245,7 +273,8 @@ def reproduce(recipe_path, runs=None, out=REPO, stages=None, tiny=False, log=pri
             arguments = stage_command(stage, places, tiny)
             run(arguments, log, lambda: record.progress(name, seconds()), stage_environment(runs))
             command = "python -m tf_deepgifs " + " ".join(arguments)
-        record.finish(name, command=command, seconds=round(seconds(), 1), machine=machine())
+        record.finish(name, command=command, seconds=round(seconds(), 1), machine=machine(),
+                      reference_step_seconds=timed)
         ran.append(name)
     return ran
 
@@ -261,7 +290,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         reproduce(args.recipe, args.runs, args.out,
-                  args.stages.split(",") if args.stages else None, args.tiny)
+                  args.stages.split(",") if args.stages else None, args.tiny,
+                  reference=None if args.tiny else reference_step_seconds)
     except RecipeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -224,3 +224,24 @@ def test_under_jax_the_stages_share_a_compilation_cache_in_the_runs_folder(tmp_p
     chosen = {"KERAS_BACKEND": "jax", "JAX_COMPILATION_CACHE_DIR": "/elsewhere"}
     assert reproduce.stage_environment(tmp_path, chosen) == chosen
     assert "JAX_COMPILATION_CACHE_DIR" not in reproduce.stage_environment(tmp_path, {})
+
+
+def test_each_stage_is_recorded_beside_the_reference_step_timed_that_hour(tmp_path, monkeypatch):
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text("".join(f'[[stage]]\nname = "{n}"\ndoes = "prints the help"\n'
+                              'command = ["--help"]\n' for n in ("one", "two", "three")))
+    now = [0.0]
+    monkeypatch.setattr(reproduce.time, "monotonic", lambda: now[0])
+
+    def half_an_hour(arguments, log, on_progress, env):  # each stage
+        now[0] += 1800.0
+        on_progress()
+
+    timings = iter([3.9, 4.4])
+    ran = reproduce.reproduce(recipe, runs=tmp_path, log=lambda line: None, run=half_an_hour,
+                              reference=lambda log: next(timings))
+    assert ran == ["one", "two", "three"]
+    stages = json.loads((tmp_path / reproduce.STAGES_FILE).read_text())
+    # timed before the first stage, and again once an hour had passed
+    assert [stages[n]["reference_step_seconds"] for n in ran] == [3.9, 3.9, 4.4]
+    assert set(stages["one"]["machine"]["features"]) <= set(reproduce.CPU_FEATURES)
