@@ -4,7 +4,7 @@
         [--sequences 500] [--data-dir DIR] [--rounds 5] [--page-rounds 3]
 
 For each model folder (default: those in pretrained/ holding a step file) and each of its
-files of the step contract (generator.onnx, generator_int8.onnx, generator.tflite):
+files of the step contract (generator.onnx and the smaller files beside it):
 
     MB            the file's size
     runtime ms    a frame at batch 1, the median of `rounds` rollouts of the trained
@@ -43,8 +43,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from page_latency import page_ms_per_frame  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-FORMATS = {contract.ONNX_FILE: "ONNX float32", contract.INT8_ONNX_FILE: "ONNX 8-bit",
-           contract.TFLITE_FILE: "TFLite float16"}
+FORMATS = {contract.ONNX_FILE: "ONNX float32", **contract.SMALLER_FILES}
 REPORTED_FRAME = 5  # the centre error's early frame, as the targets say
 SEEDS = {1: "pretrained/seeds/balls.png", 3: "pretrained/seeds/balls.gif"}  # by K
 

@@ -4,7 +4,7 @@
   rollout.py   the step (and the SavedModel's rollout looping it) as TensorFlow functions
   exporter.py  writes every format from a run directory and verifies them (TensorFlow)
   quantize.py  the step in 8 bits, by ONNX Runtime's static quantizer
-  tflite.py    the step for TensorFlow Lite, float16 weights (TensorFlow)
+  tflite.py    the step for TensorFlow Lite, float16 or 8-bit weights (TensorFlow)
   verify.py    ONNX Runtime against TensorFlow; the SavedModel in a fresh process; the
                smaller files against the float one
   generate.py  seed images to a GIF with ONNX Runtime, NumPy and imageio alone

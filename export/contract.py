@@ -57,6 +57,13 @@ INT8_ONNX_FILE = "generator_int8.onnx"  # the same step, quantized to 8 bits
 # input read, since LiteRT's kernels refuse an empty batch (tflite.py). The metadata is
 # the file's metadata entry LITE_METADATA, the ONNX file's metadata_props as JSON.
 TFLITE_FILE = "generator.tflite"
+# The same with 8-bit weights, activations quantized as each step runs (LiteRT's dynamic
+# range quantization)
+INT8_TFLITE_FILE = "generator_int8.tflite"
+# The smaller files beside generator.onnx, each held to the float file (verify.py), and
+# what reports call them.
+SMALLER_FILES = {INT8_ONNX_FILE: "8-bit ONNX", TFLITE_FILE: "TFLite float16",
+                 INT8_TFLITE_FILE: "TFLite 8-bit weights"}
 READ_FRAMES, READ_LATENTS = "read_frames", "read_latents"
 LITE_SIGNATURES = {READ_FRAMES: (FRAME, STATE, NOISE), READ_LATENTS: (LATENT, STATE, NOISE)}
 LITE_METADATA = "deepgifs_contract"

@@ -6,6 +6,7 @@
                             caller looping
         generator_int8.onnx the same step in 8 bits (quantize.py), for pages and phones
         generator.tflite    the same step for TensorFlow Lite, float16 weights (tflite.py)
+        generator_int8.tflite   the same with 8-bit weights
         saved_model/        TensorFlow SavedModel, signature "rollout" (seed, noise) -> frames
         verification.json   per-frame errors of both against the TensorFlow rollout, and
                             of the smaller files against the float one (each is written
@@ -129,9 +130,6 @@ def write_onnx(function, path, properties, opset=OPSET):
     onnx.save(proto, str(path))
 
 
-# The smaller files beside generator.onnx, each held to the float file (verify.py).
-SMALLER_FILES = {contract.INT8_ONNX_FILE: "8-bit ONNX", contract.TFLITE_FILE: "TFLite float16"}
-
 
 def _write_and_verify(model, rollout, folder, properties, config, opset):
     """Writes every format into `folder` and returns the verification report."""
@@ -143,6 +141,7 @@ def _write_and_verify(model, rollout, folder, properties, config, opset):
                       horizon)
     if tflite.convertible(model):
         tflite.write_tflite(model, folder / contract.TFLITE_FILE, properties)
+        tflite.write_tflite(model, folder / contract.INT8_TFLITE_FILE, properties, "int8")
     cases = [(batch, frames) for batch in BATCH_SIZES for frames in verification_lengths(config)]
     values = properties_as_values(properties)
     try:
@@ -150,7 +149,7 @@ def _write_and_verify(model, rollout, folder, properties, config, opset):
                                values, cases)
     except RuntimeError as error:
         raise ExportError(str(error)) from None
-    made = [name for name in SMALLER_FILES if (folder / name).exists()]
+    made = [name for name in contract.SMALLER_FILES if (folder / name).exists()]
     checked = verify.verify_smaller(str(float_path), [str(folder / name) for name in made],
                                     values, cases)
     report["smaller"] = {name: checked[str(folder / name)] for name in made}
@@ -161,7 +160,7 @@ def _write_and_verify(model, rollout, folder, properties, config, opset):
 def _keep_smaller_files(folder, report, log):
     """Removes each smaller file that failed its check, saying so; logs the kept ones."""
     tolerance = f"{verify.SMALLER_FIRST_FRAME_TOLERANCE:.2g} of the float file's on average"
-    for name, label in SMALLER_FILES.items():
+    for name, label in contract.SMALLER_FILES.items():
         if name not in report["smaller"]:
             log(f"Did not write {name} ({label}): {tflite.NOT_CONVERTIBLE}.")
         elif report["smaller"][name]["passed"]:
@@ -193,7 +192,7 @@ def export_run(run_dir, weights=None, opset=OPSET, log=print):
         log("Max abs difference from the TensorFlow rollout, per case (pixels in [0, 1]):")
         for line in verify.summary_lines(report):
             log(line)
-        for name, label in SMALLER_FILES.items():
+        for name, label in contract.SMALLER_FILES.items():
             for line in verify.smaller_summary_lines(report["smaller"].get(name), label):
                 log(line)
         if not report["passed"]:

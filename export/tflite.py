@@ -1,4 +1,7 @@
-"""generator.tflite: the contract's step for TensorFlow Lite (LiteRT), float16 weights.
+"""generator.tflite: the contract's step for TensorFlow Lite (LiteRT), float16 weights;
+generator_int8.tflite: the same with 8-bit weights (LiteRT's dynamic range quantization:
+convolutions and matrix products run in 8 bits on activations quantized as each step runs,
+so no calibration is needed).
 
 LiteRT's CPU kernels (XNNPack) refuse the empty batch the contract gives the input a step
 does not read, so the file holds the step twice, as two signatures that differ only in
@@ -34,9 +37,12 @@ def convertible(model):
     return not model.config.mixture_components
 
 
-def convert(model, float16=True):
-    """The model's two step signatures as TFLite flatbuffer bytes (float16 weights, or
-    float32 where `float16` is False)."""
+WEIGHTS = ("float32", "float16", "int8")  # what `convert` stores the weights as
+
+
+def convert(model, weights="float16"):
+    """The model's two step signatures as TFLite flatbuffer bytes, weights stored as
+    `weights` (one of WEIGHTS)."""
     archive = keras.export.ExportArchive()
     for network in (model.encoder, model.predictor, model.decoder):
         archive.track(network)
@@ -46,8 +52,9 @@ def convert(model, float16=True):
         archive.write_out(folder, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(
             folder, signature_keys=list(contract.LITE_SIGNATURES))
-        if float16:
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if weights != "float32":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]  # alone: int8 weights
+        if weights == "float16":
             converter.target_spec.supported_types = [tf.float16]
         return converter.convert()
 
@@ -67,7 +74,8 @@ def with_metadata(flatbuffer, properties):
     return bytes(builder.Output())
 
 
-def write_tflite(model, path, properties):
-    """Writes generator.tflite: the step's two signatures in float16, with the contract."""
+def write_tflite(model, path, properties, weights="float16"):
+    """Writes a TFLite step file: the step's two signatures, weights as `weights`, with
+    the contract."""
     with open(path, "wb") as file:
-        file.write(with_metadata(convert(model), properties))
+        file.write(with_metadata(convert(model, weights), properties))

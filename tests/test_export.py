@@ -48,10 +48,13 @@ def test_the_loop_rollout_generates_what_the_model_generates(tmp_path, frames, f
 def test_export_writes_every_format_agreeing_at_every_frame(exported_run):
     run_dir, result = exported_run
     folder = run_dir / contract.EXPORT_DIR
-    assert sorted(p.name for p in folder.iterdir()) == sorted([
-        contract.ONNX_FILE, contract.TFLITE_FILE, contract.SAVED_MODEL_DIR, contract.REPORT_FILE])
-    assert not (run_dir / "export.partial").exists()
     report = json.loads((folder / contract.REPORT_FILE).read_text())
+    kept = [name for name, checked in report["smaller"].items() if checked["passed"]]
+    assert contract.TFLITE_FILE in kept  # float16 holds even the tiny untrained networks
+    assert set(report["smaller"]) == set(contract.SMALLER_FILES)
+    assert sorted(p.name for p in folder.iterdir()) == sorted([
+        contract.ONNX_FILE, contract.SAVED_MODEL_DIR, contract.REPORT_FILE, *kept])
+    assert not (run_dir / "export.partial").exists()
     assert report["passed"] and report["opset"] == exporter.OPSET
     # 1 frame, the trained horizon (4), and more than twice it: one file, any length.
     assert [(c["batch"], c["frames"]) for c in report["cases"]] == [
@@ -199,6 +202,21 @@ def test_the_tflite_file_is_the_step_in_two_signatures_with_the_contract(every_s
     lite = Generator(str(folder / contract.TFLITE_FILE)).run(seed, noise)
     difference = np.abs(Generator(str(folder / contract.ONNX_FILE)).run(seed, noise) - lite)
     assert 0 < difference.max() <= 1 / 255
+
+
+def test_the_8_bit_tflite_file_is_the_same_step_with_8_bit_weights(every_smaller_file):
+    folder, said = every_smaller_file
+    assert f"Wrote {contract.INT8_TFLITE_FILE} (TFLite 8-bit weights)" in said
+    from tf_deepgifs_export import litert
+
+    interpreter, metadata, signatures = litert.load(str(folder / contract.INT8_TFLITE_FILE))
+    _, float16_metadata, float16_signatures = litert.load(str(folder / contract.TFLITE_FILE))
+    assert (metadata, signatures) == (float16_metadata, float16_signatures)
+    assert any(d["dtype"] == np.int8 for d in interpreter.get_tensor_details())
+    assert not any(d["dtype"] == np.float16 for d in interpreter.get_tensor_details())
+    seed, noise = _inputs(3, 4)
+    lite = Generator(str(folder / contract.INT8_TFLITE_FILE)).run(seed, noise)
+    assert lite.shape == (3, 4, 64, 64, 1) and np.isfinite(lite).all()
 
 
 def test_the_tflite_file_runs_without_tensorflow(every_smaller_file, tmp_path):
