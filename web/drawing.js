@@ -53,7 +53,7 @@ export class Drawing {
         throw new UserError(`balls must be "row,col,drow,dcol" per ball, separated by ";"; got "${ball}".`);
       }
       const [row, col, dRow, dCol] = numbers;
-      this.place([row, col].map((p) => toUnits(p, DATASET_PIXELS)));
+      this.add([row, col].map((p) => toUnits(p, DATASET_PIXELS))); // counted at generation
       this.directions[this.directions.length - 1] = [dRow, dCol].map(unitsOfLength);
     }
     this.paint();
@@ -64,6 +64,11 @@ export class Drawing {
     if (this.limit !== null && this.positions.length >= this.limit) {
       throw new UserError(`This model's dataset has ${this.limit} balls: press on one to drag it, or clear the drawing.`);
     }
+    this.add(position);
+  }
+
+  // Adds a ball where the dataset could start one, or throws UserError saying why not.
+  add(position) {
     const why = refusal(this.positions, position);
     if (why) throw new UserError(why);
     this.positions.push(position);
