@@ -43,6 +43,8 @@ WEIGHTS = ("float32", "float16", "int8")  # what `convert` stores the weights as
 def convert(model, weights="float16"):
     """The model's two step signatures as TFLite flatbuffer bytes, weights stored as
     `weights` (one of WEIGHTS)."""
+    if weights not in WEIGHTS:
+        raise ValueError(f"weights must be one of {', '.join(WEIGHTS)}, got {weights!r}.")
     archive = keras.export.ExportArchive()
     for network in (model.encoder, model.predictor, model.decoder):
         archive.track(network)

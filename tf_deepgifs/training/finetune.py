@@ -33,7 +33,7 @@ class Finetune(joint_training.JointTraining):
         shown = validation["video"][: config.train.sample_sequences]  # the sample GIFs'
         super().__init__(config, model, train_videos, shown,
                          steps_per_epoch=max(1, len(train_videos) // options.batch_size))
-        self.options, self.validation = options, validation
+        self.validation = validation
         self.balls = balls_of(validation)
         # best.keras: the most plausible validation frames where the data has the balls
         # (the adversarial steps trade the balls' shapes against their speed back and
