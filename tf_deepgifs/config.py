@@ -334,10 +334,21 @@ class FinetuneConfig:
     # steps between validations (and checkpoints), on the dynamics' validation sequences;
     # best.keras is chosen among them (`training/finetune.py`)
     validate_every: int = 50
+    # "constant": the paper's rates throughout; "cosine": both players' rates decay to 0 at
+    # the last step, so the adversarial swings die down before the last validations
+    learning_rate_decay: str = "cosine"
+    # True: the encoder's and decoder's BatchNorm layers run on the autoencoder's moving
+    # statistics, frozen (Keras' advice for fine-tuning). Updated from batches of 16 with
+    # the paper's momentum, those statistics follow the last few batches, and the networks
+    # users generate with change from one step to the next however small the rate.
+    freeze_batchnorm: bool = True
 
     def __post_init__(self):
         if self.steps < 0:
             raise ValueError(f"steps must be 0 or more, got {self.steps}.")
+        if self.learning_rate_decay not in LEARNING_RATE_DECAYS:
+            raise ValueError(f"learning_rate_decay must be one of {', '.join(LEARNING_RATE_DECAYS)}; "
+                             f"got {self.learning_rate_decay!r}.")
         for name in ("batch_size", "validate_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}.")
@@ -382,8 +393,11 @@ class Config:
             # config.json files written before the staged method have neither section
             autoencoder=AutoencoderConfig(**values.get("autoencoder", {})),
             dynamics=HorizonTuningConfig(**values.get("dynamics", {})),
-            # written before the staged method's fine-tune: it had none
-            finetune=FinetuneConfig(**values.get("finetune", {"steps": 0})),
+            # written before the staged method's fine-tune: it had none; before its decay
+            # and frozen statistics: the constant rates, the statistics updated
+            finetune=FinetuneConfig(**{"learning_rate_decay": "constant",
+                                       "freeze_batchnorm": False,
+                                       **values.get("finetune", {"steps": 0})}),
         )
 
 

@@ -11,23 +11,54 @@ rollout's MSE for data without the balls.
 """
 
 import dataclasses
+import pathlib
 
+import keras
+
+from tf_deepgifs.runs import run_directory
 from tf_deepgifs.training import joint_training
-from tf_deepgifs.training.stages import Schedule
+from tf_deepgifs.training.stages import Schedule, learning_rate_schedule
 from tf_deepgifs.training.tuning_validation import balls_of, validation_scores
 
 KEEP_CHECKPOINTS = 2  # each checkpoint holds both players' Adam states
+
+
+def freeze_batchnorm(model):
+    """The encoder's and decoder's BatchNorm layers stop training: they normalise by their
+    moving statistics, which stay as they are, and their scales and offsets stay too
+    (Keras runs a non-trainable BatchNormalization in inference mode). The discriminator's
+    train on, as in the paper's step."""
+    for network in (model.encoder, model.decoder):
+        # Keras has no public walk over a layer's nested layers
+        for layer in network._flatten_layers(include_self=False):
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.trainable = False
+
+
+def compile_finetune_optimizers(model, config):
+    """Both players' Adam at the paper's rates (`TrainConfig`), each decayed over the
+    fine-tune's steps as `config.finetune` says; built now, as `build_model` builds them."""
+    t, options = config.train, config.finetune
+    model.compile(
+        g_optimizer=keras.optimizers.Adam(learning_rate_schedule(options, t.g_learning_rate),
+                                          t.adam_beta_1, t.adam_beta_2),
+        d_optimizer=keras.optimizers.Adam(learning_rate_schedule(options, t.d_learning_rate),
+                                          t.adam_beta_1, t.adam_beta_2))
+    model.build_optimizers()
 
 
 class Finetune(joint_training.JointTraining):
     """JointTraining on `config.finetune`'s schedule and batch, from `weights`."""
 
     def __init__(self, config, model, train_videos, validation, weights):
-        """config: the run's; model: built and compiled as the paper's
-        (`run_directory.build_model`); train_videos: uint8 (N, T, H, W, C); validation:
+        """config: the run's; model: built as the paper's (`run_directory.build_model`),
+        its optimizers compiled here; train_videos: uint8 (N, T, H, W, C); validation:
         `arrays.load`'s dict of the validation sequences the dynamics validate on;
         weights: the .keras the stage starts from."""
         options = config.finetune
+        if options.freeze_batchnorm:
+            freeze_batchnorm(model)
+        compile_finetune_optimizers(model, config)
         config = dataclasses.replace(config, train=dataclasses.replace(
             config.train, batch_size=options.batch_size, init_weights=str(weights)))
         shown = validation["video"][: config.train.sample_sequences]  # the sample GIFs'
@@ -50,3 +81,9 @@ class Finetune(joint_training.JointTraining):
         if self.balls:
             scores["implausible"] = 1.0 - scores["plausible"]
         return scores
+
+    def finish(self, run_dir):
+        """model.keras: the networks alone. With the statistics frozen the optimizer covers
+        fewer variables than a built model's would, and Keras would warn loading it."""
+        run_directory.save_inference_model(self.model, self.video_shape,
+                                           pathlib.Path(run_dir) / "model.keras")

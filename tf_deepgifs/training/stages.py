@@ -44,9 +44,10 @@ class Schedule:
     validate_at_start: bool = False  # the source networks validated (and kept) at step 0
 
 
-def learning_rate_schedule(options):
-    """Adam's learning rate: the constant `options.learning_rate`, or its cosine decay to 0
-    over `options.steps` (the optimizer's iterations count the steps taken)."""
+def learning_rate_schedule(options, rate=None):
+    """Adam's learning rate: the constant `rate` (None: `options.learning_rate`), or its
+    cosine decay to 0 over `options.steps` (the optimizer's iterations count the steps)."""
+    rate = options.learning_rate if rate is None else rate
     if options.learning_rate_decay == "cosine":
-        return keras.optimizers.schedules.CosineDecay(options.learning_rate, options.steps)
-    return options.learning_rate
+        return keras.optimizers.schedules.CosineDecay(rate, options.steps)
+    return rate
