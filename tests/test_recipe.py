@@ -88,10 +88,12 @@ def test_each_stage_hands_the_next_what_it_needs(recipe_run):
     assert json.loads((dynamics / "tuning.json").read_text())["source_weights"] == str(shared)
     assert json.loads((runs / "paper" / "finetune.json").read_text())["source_weights"] == str(
         dynamics / "best.keras")
-    for run, k, feedback in (("improved", 3, "latent"), ("stochastic", 1, "latent")):
+    # the improved model from the fine-tuned networks, the stochastic from the dynamics'
+    for run, k, feedback, source in (("improved", 3, "latent", runs / "paper"),
+                                     ("stochastic", 1, "latent", dynamics)):
         tuning = json.loads((runs / run / "tuning.json").read_text())
         assert (tuning["source_run"], tuning["source_weights"]) == (
-            str(runs / "paper"), str(runs / "paper" / "best.keras"))
+            str(source), str(source / "best.keras"))
         config = json.loads((runs / run / "config.json").read_text())
         assert config["train"]["context_frames"] == k
         assert config["model"]["generation_feedback"] == feedback
