@@ -193,8 +193,11 @@ def model_targets(runs):
     Two detectors measure the balls: ours (`detect`, which splits touching balls by
     k-means) and the regions as they are (`regions`), which hides no fused ball. The
     regions decide each target; ours is reported beside them."""
-    targets = {"paper": paper_target_rows(runs["paper"]),
-               "improved": improved_target_rows(runs["improved"])}
+    targets = {}
+    if "paper" in runs:
+        targets["paper"] = paper_target_rows(runs["paper"])
+    if "improved" in runs:
+        targets["improved"] = improved_target_rows(runs["improved"])
     if "stochastic" in runs:
         targets["stochastic"] = stochastic_target_rows(runs["stochastic"], runs["paper"])
     if "digits" in runs:
