@@ -27,12 +27,16 @@ import sys
 import time
 import tomllib
 
+from tf_deepgifs_export import contract
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
 RECIPE = REPO / "results" / "recipe.toml"
 STAGES_FILE = "stages.json"
 UNFINISHED_FILE = "stages.unfinished.json"
 JAX_CACHE = "jax_cache"  # JAX's compiled programs, for stages run under JAX
 NETWORKS_FILE = "networks.keras"  # a published model's networks, beside generator.onnx
+INT8_FILE = contract.INT8_ONNX_FILE
+QUALITY_SEQUENCES = 500  # test sequences a smaller file is measured on before it ships
 PROGRESS_EVERY_SECONDS = 60  # how often a running stage's time is saved: a kill loses less
 # The reference timing each stage's minutes are read beside: the paper's train step at
 # batch 32 x 20 frames, float32 (benchmarks/train_step.py), taken again when the last one
@@ -185,10 +189,13 @@ def publish(stage, places, record, log):
                               f"{run} first.")
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(run / "export" / "generator.onnx", folder / "generator.onnx")
-        # the 8-bit file, where export kept it (it held the float file's frames)
-        quantized = run / "export" / "generator_int8.onnx"
-        if quantized.exists():
-            shutil.copyfile(quantized, folder / quantized.name)
+        # the 8-bit file, where export kept it (it held the float file's frames) and it
+        # generates as well as the float file; never one left from another publication
+        quantized = run / "export" / INT8_FILE
+        if quantized.exists() and smaller_file_holds(quantized, log):
+            shutil.copyfile(quantized, folder / INT8_FILE)
+        else:
+            (folder / INT8_FILE).unlink(missing_ok=True)
         shutil.copyfile(selected_weights(run), folder / NETWORKS_FILE)
         (folder / "generator_fixed.onnx").unlink(missing_ok=True)  # the legacy file it replaces
         log(f"Published {folder / 'generator.onnx'} and {folder / NETWORKS_FILE}.")
@@ -202,6 +209,31 @@ def publish(stage, places, record, log):
     result = subprocess.run([sys.executable, *arguments], cwd=out)
     if result.returncode != 0:
         raise RecipeError("results/make_results.py failed; see above.")
+
+
+def smaller_file_holds(path, log):
+    """Whether the exported smaller file `path` generates as well as the float
+    generator.onnx beside it, within `file_quality`'s bounds, on the first QUALITY_SEQUENCES
+    test sequences of its dataset (the run's data folder). Data without the balls has no
+    such measure, and its smaller files are not shipped."""
+    from tf_deepgifs.evaluation import file_quality
+    from tf_deepgifs_export.generate import Generator
+
+    reference = Generator(str(path.parent / contract.ONNX_FILE))
+    data_dir = json.loads((path.parent.parent / "config.json").read_text())["data"]["data_dir"]
+    data = file_quality.test_sequences(reference.metadata["dataset"],
+                                       reference.context_frames + reference.training_frames,
+                                       QUALITY_SEQUENCES, data_dir)
+    if "radius" not in data:
+        log(f"Not published: {path}; {reference.metadata['dataset']} has no balls to "
+            "measure it against the float file by.")
+        return False
+    smaller, float_ = (file_quality.rollout_quality(Generator(str(p)), data)
+                       for p in (path, path.parent / contract.ONNX_FILE))
+    found = file_quality.shortfalls(smaller, float_)
+    log(f"{path} on {QUALITY_SEQUENCES} test sequences: "
+        + (f"not published: {'; '.join(found)}." if found else "holds the float file's quality."))
+    return not found
 
 
 def targets_met(runs):

@@ -13,6 +13,7 @@ import torch
 from tests.conftest import ENV, REPO
 from tf_deepgifs.runs import run_directory
 from tf_deepgifs.config import Config, ModelConfig
+from tf_deepgifs.evaluation import file_quality
 
 sys.path.insert(0, os.path.join(REPO, "benchmarks"))
 import flops  # noqa: E402
@@ -110,30 +111,16 @@ def test_every_benchmark_runs_at_a_tiny_size_and_the_report_names_its_commands(t
     assert "| bouncing_balls |" in text and "| moving_mnist |" in text  # --build
 
 
-class _Replay:
-    """A stand-in generator whose rollout is the given frames: what formats.quality reads."""
+def test_the_formats_table_says_which_smaller_file_holds_the_float_files_quality():
+    def row(name, plausible, centre):
+        return {"model": "m", "format": name, "mb": 1.0, "runtime_ms": 1.0, "page_ms": None,
+                "plausible": plausible, "apart_kept": 1.0, "centre_error_5": centre,
+                "centre_error_last": centre}
 
-    context_frames, training_frames, noise_dim = 1, 5, 2
-
-    def __init__(self, frames):
-        self.frames, self.start = frames, 0
-
-    def run(self, seeds, noise):
-        batch = self.frames[self.start : self.start + len(seeds)]
-        self.start += len(seeds)
-        return batch
-
-
-def test_the_formats_benchmark_scores_the_truth_as_the_truth_and_blank_frames_as_nothing():
-    from tf_deepgifs.data import arrays, bouncing_balls, pixels
-
-    config = bouncing_balls.DATASET_CONFIGS["paper"]
-    sequences = arrays.simulate(config, "test", 30, workers=1)
-    data = {"video": sequences.video[:, :6], "positions": sequences.positions[:, :6],
-            "radius": np.full(30, sequences.radius, np.float32)}
-    truth = pixels.from_uint8(data["video"][:, 1:])
-    scores = formats.quality(_Replay(truth), data)
-    assert scores["apart_kept"] == 1.0 and scores["plausible"] > 0.95
-    assert scores["centre_error_5"] < 0.5 and scores["centre_error_last"] < 0.5
-    blank = formats.quality(_Replay(np.zeros_like(truth)), data)
-    assert blank["plausible"] == 0.0 and blank["apart_kept"] == 0.0
+    rows = [row("float", 0.99, 2.0), row("int8 kept", 0.986, 2.1), row("int8 lost", 0.98, 2.1)]
+    rows[0]["shortfalls"] = None
+    for smaller in rows[1:]:
+        smaller["shortfalls"] = file_quality.shortfalls(smaller, rows[0])
+    lines = formats.table(rows, 500).splitlines()
+    assert lines[2].endswith("| - |") and lines[3].endswith("| held |")
+    assert lines[4].endswith("| plausible frames 98.00% against 99.00% |")

@@ -163,15 +163,18 @@ def test_publishing_ships_a_model_that_meets_its_targets_and_keeps_the_others(tm
         {"model": "paper", "run": str(runs / "paper"), "pretrained": "bouncing_balls-paper"},
         {"model": "improved", "run": str(runs / "improved"), "pretrained": "bouncing_balls-improved"},
         {"model": "digits", "run": str(runs / "digits"), "pretrained": "digits"}]}  # not trained
-    written = []
+    written, measured = [], []
     monkeypatch.setattr(reproduce.subprocess, "run",
                         lambda arguments, cwd: written.append(arguments) or
                         subprocess.CompletedProcess(arguments, 0))
+    monkeypatch.setattr(reproduce, "smaller_file_holds",
+                        lambda path, log: measured.append(path) or True)
     reproduce.publish(stage, {"out": str(out)}, reproduce.Record(runs), log=lambda line: None)
     paper = out / "pretrained" / "bouncing_balls-paper"
     assert (paper / "generator.onnx").read_bytes() == b"onnx paper"
     assert (paper / reproduce.NETWORKS_FILE).read_bytes() == b"keras paper"
     assert (paper / "generator_int8.onnx").read_bytes() == b"int8 paper"
+    assert measured == [runs / "paper" / "export" / "generator_int8.onnx"]
     # 1.6 px at generated frame 5 by the unsplit regions misses the 1.5 px target, though
     # the splitting detector says 1.0: the folder keeps its legacy file.
     assert legacy.read_bytes() == b"legacy" and not (legacy.parent / "generator.onnx").exists()
@@ -179,6 +182,23 @@ def test_publishing_ships_a_model_that_meets_its_targets_and_keeps_the_others(tm
     arguments = written[0]
     assert arguments[arguments.index("--published") + 1] == "paper"
     assert "--digits" not in arguments
+
+
+def test_an_8_bit_file_that_loses_the_float_files_quality_is_not_shipped(tmp_path, monkeypatch):
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    _evaluated_run(runs / "paper", {"model": {"plausible": _curve([1.0] * 19)}})
+    (runs / "paper" / "export" / "generator_int8.onnx").write_bytes(b"int8 paper")
+    stale = out / "pretrained" / "bouncing_balls-paper" / "generator_int8.onnx"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"int8 of an earlier model")
+    monkeypatch.setattr(reproduce.subprocess, "run",
+                        lambda arguments, cwd: subprocess.CompletedProcess(arguments, 0))
+    monkeypatch.setattr(reproduce, "smaller_file_holds", lambda path, log: False)
+    stage = {"publish": [{"model": "paper", "run": str(runs / "paper"),
+                          "pretrained": "bouncing_balls-paper"}]}
+    reproduce.publish(stage, {"out": str(out)}, reproduce.Record(runs), log=lambda line: None)
+    assert (stale.parent / "generator.onnx").read_bytes() == b"onnx paper"
+    assert not stale.exists()  # the page would load it before the float file
 
 
 @pytest.mark.slow
