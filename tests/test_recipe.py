@@ -6,6 +6,7 @@ import importlib.util
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import time
@@ -182,6 +183,21 @@ def test_publishing_ships_a_model_that_meets_its_targets_and_keeps_the_others(tm
     arguments = written[0]
     assert arguments[arguments.index("--published") + 1] == "paper"
     assert "--digits" not in arguments
+
+
+@pytest.mark.slow
+def test_a_smaller_file_is_measured_beside_its_float_file_on_the_runs_test_split(recipe_run,
+                                                                                 tmp_path):
+    runs, _ = recipe_run
+    run = tmp_path / "paper"
+    shutil.copytree(runs / "paper" / "export", run / "export")
+    shutil.copyfile(runs / "paper" / "config.json", run / "config.json")  # its data folder
+    same = run / "export" / "generator_int8.onnx"
+    shutil.copyfile(run / "export" / "generator.onnx", same)  # the float file's own quality
+    lines = []
+    assert reproduce.smaller_file_holds(same, lines.append)
+    assert lines == [f"{same} on {reproduce.QUALITY_SEQUENCES} test sequences: holds the "
+                     "float file's quality."]
 
 
 def test_an_8_bit_file_that_loses_the_float_files_quality_is_not_shipped(tmp_path, monkeypatch):
