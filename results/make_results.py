@@ -519,9 +519,12 @@ def shipping_lines(runs, published):
     lines = ["## What ships", "",
              "| model | stages, each with its objective | published by this recipe |",
              "| --- | --- | --- |"]
+    met = {model: all(ok for _, _, ok in rows) for model, rows in model_targets(runs).items()}
     for name, run in runs.items():
         stages = "; ".join(f"{stage_name(stage)}: {objective(stage)}" for stage in lineage(run))
         shipped = ("yes" if name in published else
+                   "no: it meets its targets but was not published (results/notes.md says "
+                   "why), so pretrained/ keeps what it had for it" if met.get(name) else
                    "no: it misses a target, so pretrained/ keeps what it had for it")
         lines.append(f"| {name} | {stages} | {shipped} |")
     return lines + [""]

@@ -115,6 +115,21 @@ def test_results_report_the_runs_numbers_and_judge_the_targets(make_results, tmp
         assert (tmp_path / "results" / figure).stat().st_size > 0
 
 
+def test_what_ships_says_whether_an_unpublished_model_met_its_targets(make_results, tmp_path,
+                                                                       monkeypatch):
+    runs = {"paper": make_results.read_run(_run(tmp_path, "paper", 1, 14.0, 0.999, 3.0)),
+            "improved": make_results.read_run(_run(tmp_path, "improved", 3, 18.0, 0.98, 1.5,
+                                                   "runs/paper/best.keras"))}
+    monkeypatch.chdir(tmp_path)
+    make_results.write_results(runs, "RESULTS.md", "python results/make_results.py ...",
+                               published=[])
+    ships = _table((tmp_path / "RESULTS.md").read_text(), "model", after="## What ships")
+    assert _row(ships, model="paper")["published by this recipe"].startswith(
+        "no: it meets its targets but was not published")
+    assert _row(ships, model="improved")["published by this recipe"].startswith(
+        "no: it misses a target")
+
+
 def _tuned_run(folder, source, steps, tuning):
     run = _run(folder, "improved", 3, 19.0, 0.995, 1.5)
     (run / "tuning.json").write_text(json.dumps({"source_run": str(source), **tuning}))
