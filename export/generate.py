@@ -143,7 +143,7 @@ class Generator:
             from .litert import LiteSteps
             steps = LiteSteps(self, batch, on_step)
         else:
-            steps = _BoundSteps(self, batch, on_step)
+            steps = BoundSteps(self, batch, on_step)
         for k in range(self.context_frames):  # the earlier seed frames read as their mean
             last = k == self.context_frames - 1
             steps.step(seeds[:, k], noise[:, 0] if last else None)
@@ -199,7 +199,7 @@ class Generator:
         return self.run(seeds, noise)
 
 
-class _BoundSteps:
+class BoundSteps:
     """The step file looped with ONNX Runtime's I/O binding: each step's outputs are
     written into the buffers the next step reads, so the loop copies no state and makes no
     arrays (what `session.run` would do at every step). Two sides of buffers take turns:

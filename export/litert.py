@@ -34,7 +34,7 @@ def load(path, threads=None):
 
 
 class LiteSteps:
-    """The step file's steps in LiteRT, as `generate._BoundSteps` takes them in ONNX
+    """The step file's steps in LiteRT, as `generate.BoundSteps` takes them in ONNX
     Runtime: each step reads the seed frame given, or what the step before made.
 
     Args:

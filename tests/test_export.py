@@ -66,6 +66,23 @@ def test_export_writes_every_format_agreeing_at_every_frame(exported_run):
     assert "batch  3, 11 frames: onnx_runtime max" in result.stdout  # the per-case summary
 
 
+def test_past_the_horizon_the_step_file_is_checked_on_the_reference_frames(exported_run):
+    """The runner fed its own frames back gives them again; fed others, it follows them."""
+    run_dir, _ = exported_run
+    folder = run_dir / contract.EXPORT_DIR
+    report = json.loads((folder / contract.REPORT_FILE).read_text())
+    assert [case["fed"] for case in report["cases"]] == [
+        "its own frames", "its own frames", "the reference's frames"] * 2
+    runner = Generator(str(folder / contract.ONNX_FILE))
+    seed, noise = _inputs(3, 6)
+    seed = seed[:, : runner.context_frames]
+    own = runner.run(seed, noise)
+    np.testing.assert_array_equal(verify.rollout_fed(runner, seed, noise, own), own)
+    other = verify.rollout_fed(runner, seed, noise, np.zeros_like(own))
+    np.testing.assert_array_equal(other[:, 0], own[:, 0])  # from the seeds alone
+    assert np.abs(other[:, 1:] - own[:, 1:]).max() > 1e-3
+
+
 def test_a_model_that_feeds_back_its_latents_exports_agreeing_at_every_frame(tmp_path, capsys):
     """Tuned runs generate from their latents (`generation_feedback` "latent"): the
     shipped improved generator is one."""
