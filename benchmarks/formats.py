@@ -72,7 +72,7 @@ def measure(folder, args):
         generator = Generator(str(path))
         horizon = generator.training_frames
         if data is None:
-            data = file_quality.test_sequences(generator.metadata["dataset"],
+            data = file_quality.first_test_sequences(generator.metadata["dataset"],
                                                generator.context_frames + horizon,
                                                args.sequences, args.data_dir)
         row = {"model": folder.name, "format": label, "mb": path.stat().st_size / 1e6,

@@ -221,7 +221,7 @@ def smaller_file_holds(path, log):
 
     reference = Generator(str(path.parent / contract.ONNX_FILE))
     data_dir = json.loads((path.parent.parent / "config.json").read_text())["data"]["data_dir"]
-    data = file_quality.test_sequences(reference.metadata["dataset"],
+    data = file_quality.first_test_sequences(reference.metadata["dataset"],
                                        reference.context_frames + reference.training_frames,
                                        QUALITY_SEQUENCES, data_dir)
     if "radius" not in data:

@@ -324,10 +324,10 @@ class FinetuneConfig:
     """The staged method's last stage: the paper's joint training (its four networks,
     losses and discriminator, 4.2 and 5.1; `training/joint_training.py`), briefly, from
     the autoencoder's and the LSTM's networks. Trained apart, the decoder never drew the
-    LSTM's predictions; trained together, it learns to draw them as whole balls and the
-    discriminator keeps them sharp, which generation through frames needs. Values are ours,
-    chosen by the runs in results/notes.md; the losses' weights and learning rates are the
-    paper's (TrainConfig)."""
+    LSTM's predictions; trained together, it learns to draw them as whole balls, which
+    generation through frames needs (over these few steps the discriminator's term weighs
+    little: results/notes.md). Values are ours, chosen by the runs in results/notes.md; the
+    losses' weights and starting learning rates are the paper's (TrainConfig)."""
 
     steps: int = 400  # joint steps; 0: none (the dynamics' networks are the run's)
     batch_size: int = 16  # sequences per step; the paper's 32 costs twice as much
@@ -335,7 +335,7 @@ class FinetuneConfig:
     # best.keras is chosen among them (`training/finetune.py`)
     validate_every: int = 50
     # "constant": the paper's rates throughout; "cosine": both players' rates decay to 0 at
-    # the last step, so the adversarial swings die down before the last validations
+    # the last step, so the last validations measure networks that barely move
     learning_rate_decay: str = "cosine"
     # True: the encoder's and decoder's BatchNorm layers run on the autoencoder's moving
     # statistics, frozen (Keras' advice for fine-tuning). Updated from batches of 16 with

@@ -23,7 +23,7 @@ PLAUSIBLE_POINTS_LOST = 0.005
 CENTRE_ERROR_GROWTH = 1.10
 
 
-def test_sequences(dataset, frames, count, data_dir=None):
+def first_test_sequences(dataset, frames, count, data_dir=None):
     """uint8 videos and true balls of the first `count` test sequences of `dataset`,
     `frames` frames each (`arrays.load`'s dict)."""
     config = DataConfig(dataset=dataset, data_dir=data_dir, num_frames=frames)
