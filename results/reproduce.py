@@ -228,8 +228,8 @@ def smaller_file_holds(path, log):
         log(f"Not published: {path}; {reference.metadata['dataset']} has no balls to "
             "measure it against the float file by.")
         return False
-    smaller, float_ = (file_quality.rollout_quality(Generator(str(p)), data)
-                       for p in (path, path.parent / contract.ONNX_FILE))
+    smaller = file_quality.rollout_quality(Generator(str(path)), data)
+    float_ = file_quality.rollout_quality(reference, data)
     found = file_quality.shortfalls(smaller, float_)
     log(f"{path} on {QUALITY_SEQUENCES} test sequences: "
         + (f"not published: {'; '.join(found)}." if found else "holds the float file's quality."))
