@@ -502,7 +502,7 @@ def digits_lines(run, with_targets=False):
         f"images no training sequence shows), K = {report['context_frames']}, "
         f"{report['horizon']} generated frames. Identity: the share of digits a classifier "
         "trained on the digit source reads as their own label in the window where the truth "
-        "has them (`tf_deepgifs/evaluation/digit_identity.py`).", "",
+        "has them (`tf_deepgifs/metrics/digit_identity.py`).", "",
         "| metric | generated frame | " + " | ".join(variants) + " |",
         "| --- | --- | " + " | ".join("---" for _ in variants) + " |",
         *variant_rows(run, DIGITS_METRICS, variants), "",

@@ -220,7 +220,7 @@ def test_moving_digits_are_read_where_they_truly_are():
     """The stand-in's digits: a rollout that copies the last seed frame reads as the
     baseline does, and the true frames read far better than either."""
     from tf_deepgifs.data import moving_mnist, small_digits
-    from tf_deepgifs.evaluation import digit_identity
+    from tf_deepgifs.metrics import digit_identity
 
     images, labels = small_digits.split_pools(*small_digits.load())["test"]
     sequences = moving_mnist.generate([splits.example_rng(1, "test", i) for i in range(6)], images, 12)

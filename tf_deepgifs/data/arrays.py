@@ -28,8 +28,9 @@ def load(data_config, split, limit=0, log=print):
     """The first `limit` examples of a split (0: all), as arrays.
 
     Returns {"video": uint8 (N, T, H, W, C)} with T = `data_config.num_frames`, plus, where
-    the dataset stores them (Bouncing Balls), "positions" float32 (N, T, n, 2) ball centres
-    in pixels and "radius" float32 (N,).
+    the dataset stores them, "positions" float32 (N, T, n, 2) (Bouncing Balls: the balls'
+    centres in pixels, with "radius" float32 (N,); moving digits: the digits' corners, with
+    "labels" (N, n)).
     """
     try:
         import tensorflow_datasets  # noqa: F401
@@ -48,8 +49,8 @@ def _from_tfds(data_config, split, limit, log):
     count = min(count, limit) if limit else count
     frames = data_config.num_frames
     features = builder.info.features
-    # The balls' centres and radius (Bouncing Balls); moving digits' corners are no balls.
-    keys = ["video"] + (["positions", "radius"] if "radius" in features else [])
+    # The balls' centres and radius (Bouncing Balls), or the digits' corners and labels.
+    keys = ["video"] + [key for key in ("positions", "radius", "labels") if key in features]
 
     def select(example):
         kept = {key: example[key] for key in keys}

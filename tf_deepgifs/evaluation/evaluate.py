@@ -38,8 +38,8 @@ import numpy as np
 import tensorflow as tf
 
 from tf_deepgifs.data import arrays, bouncing_balls, pipeline, pixels, registry, splits
-from tf_deepgifs.evaluation import digit_identity, figures, ideal_sampler
-from tf_deepgifs.metrics import ball_detector
+from tf_deepgifs.evaluation import figures, ideal_sampler
+from tf_deepgifs.metrics import ball_detector, digit_identity
 from tf_deepgifs.metrics import images as metrics
 from tf_deepgifs.runs import run_directory
 from tf_deepgifs.training.backends import TF_FUNCTION

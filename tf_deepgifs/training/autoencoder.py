@@ -22,11 +22,12 @@ import numpy as np
 from keras import ops
 
 from tf_deepgifs.data import pixels
-from tf_deepgifs.metrics import ball_detector
+from tf_deepgifs.metrics import ball_detector, digit_identity
 from tf_deepgifs.models import losses
 from tf_deepgifs.models.encoder import sample_latent
 from tf_deepgifs.runs import run_directory
 from tf_deepgifs.training.stages import Player, Schedule, learning_rate_schedule
+from tf_deepgifs.training.tuning_validation import digits_of, psnr
 
 NOISE_STREAM = 0  # the latents' sampling noise
 # Validation reads every VALIDATION_FRAME_STRIDE-th frame of each validation sequence:
@@ -60,16 +61,25 @@ def reconstruction_losses(model, frames, noise, lambda_kl, training):
     return {"reconstruction": reconstruction, "kl": kl, "loss": reconstruction + lambda_kl * kl}
 
 
-def validation_frames(validation):
+def validation_frames(validation, dataset):
     """Every VALIDATION_FRAME_STRIDE-th frame of the validation split (`arrays.load`'s
-    dict): uint8 frames (F, H, W, C) and, where stored, the balls ((F, 1, n, 2) px, radius)."""
+    dict) of `dataset`: uint8 frames (F, H, W, C), and where stored the balls ((F, 1, n, 2)
+    px, radius) or the digits (corners (F, 1, n, 2), labels (F, n), reader), else None."""
     video = validation["video"][:, ::VALIDATION_FRAME_STRIDE]
     frames = video.reshape((-1,) + video.shape[2:])
-    if "radius" not in validation:
-        return frames, None
-    positions = validation["positions"][:, ::VALIDATION_FRAME_STRIDE]
-    return frames, (positions.reshape((-1, 1) + positions.shape[2:]),
-                    float(validation["radius"][0]))
+
+    def per_frame(positions):  # (N, T, n, 2) --> (F, 1, n, 2), as the frames are taken
+        kept = positions[:, ::VALIDATION_FRAME_STRIDE]
+        return kept.reshape((-1, 1) + kept.shape[2:])
+
+    balls = digits = None
+    if "radius" in validation:
+        balls = per_frame(validation["positions"]), float(validation["radius"][0])
+    if (found := digits_of(validation, dataset)) is not None:
+        corners, labels, reader = found
+        taken = video.shape[1]
+        digits = per_frame(corners), np.repeat(labels, taken, axis=0), reader
+    return frames, balls, digits
 
 
 class AutoencoderTraining:
@@ -88,7 +98,7 @@ class AutoencoderTraining:
         self.seed = options.seed
         self.train_videos = train_videos
         self.video_shape = train_videos.shape[1:]
-        self.frames, self.balls = validation_frames(validation)
+        self.frames, self.balls, self.digits = validation_frames(validation, config.data.dataset)
         self.players = [Player("loss", autoencoder_variables(model), model.g_optimizer)]
         self.schedule = Schedule(
             total_steps=options.steps, validate_every=options.validate_every,
@@ -131,7 +141,8 @@ class AutoencoderTraining:
     def validate(self, backend, step, log):
         """The validation frames reconstructed: {"reconstruction": MSE on [-1, 1], "psnr":
         dB on [0, 1]} and, with the balls, "region_centre_error" (px) and "plausible"
-        (`ball_detector.motion_metrics`, regions as they are)."""
+        (`ball_detector.motion_metrics`, regions as they are); with the digits, "identity"
+        (the share read as their own label, `digit_identity`)."""
         del backend, step, log
         size = self.options.validation_batch_size
         reconstructed = np.concatenate([self._reconstruct(self.frames[start : start + size])
@@ -139,12 +150,16 @@ class AutoencoderTraining:
         truth = pixels.from_uint8(self.frames)
         error = float(np.mean(np.square(reconstructed - truth)))
         scores = {"reconstruction": 4.0 * error,  # the loss's range, [-1, 1], is twice as wide
-                  "psnr": float(-10.0 * np.log10(max(error, 1e-10)))}
+                  "psnr": float(psnr(error))}
         if self.balls is not None:
             found = ball_detector.motion_metrics(reconstructed[:, None].mean(axis=-1),
                                                  *self.balls)
             scores["region_centre_error"] = float(np.nanmean(found["region_centre_error"]))
             scores["plausible"] = float(np.mean(found["plausible"]))
+        if self.digits is not None:
+            corners, labels, reader = self.digits
+            scores["identity"] = float(np.mean(digit_identity.identity(
+                reader, reconstructed[:, None].mean(axis=-1), corners, labels)))
         return scores
 
     def after_validation(self, run_dir, step, backend):

@@ -18,7 +18,7 @@ import keras
 from tf_deepgifs.runs import run_directory
 from tf_deepgifs.training import joint_training
 from tf_deepgifs.training.stages import Schedule, learning_rate_schedule
-from tf_deepgifs.training.tuning_validation import balls_of, validation_scores
+from tf_deepgifs.training.tuning_validation import balls_of, digits_of, validation_scores
 
 KEEP_CHECKPOINTS = 2  # each checkpoint holds both players' Adam states
 
@@ -66,6 +66,7 @@ class Finetune(joint_training.JointTraining):
                          steps_per_epoch=max(1, len(train_videos) // options.batch_size))
         self.validation = validation
         self.balls = balls_of(validation)
+        self.digits = digits_of(validation, config.data.dataset)
         # best.keras: the most plausible validation frames where the data has the balls
         # (the adversarial steps trade the balls' shapes against their speed back and
         # forth), else the lowest rollout MSE, as joint training chooses
@@ -77,7 +78,8 @@ class Finetune(joint_training.JointTraining):
     def validate(self, backend, step, log):
         scores = validation_scores(self._generate, self.validation["video"],
                                    self.config.train.context_frames,
-                                   self.config.dynamics.encode_batch_size, self.balls)
+                                   self.config.dynamics.encode_batch_size, self.balls,
+                                   self.digits)
         if self.balls:
             scores["implausible"] = 1.0 - scores["plausible"]
         return scores

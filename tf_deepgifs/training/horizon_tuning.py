@@ -28,7 +28,7 @@ from tf_deepgifs.runs import run_directory
 from tf_deepgifs.training.stages import learning_rate_schedule
 from tf_deepgifs.training.latent_dynamics import horizon_losses, reverse_some, summary
 from tf_deepgifs.training.tuning_validation import (
-    ball_selection_score, balls_of, encode, validation_scores,
+    ball_selection_score, balls_of, digits_of, encode, validation_scores,
 )
 from tf_deepgifs.training.stages import Player, Schedule
 
@@ -86,6 +86,7 @@ class HorizonTuning:
             validate_at_start=True)
         self.least_right_count = None
         self.balls = balls_of(validation)
+        self.digits = digits_of(validation, config.data.dataset)
 
     def noise_streams(self):
         return {}  # deterministic: every latent is the encoder's mean
@@ -126,7 +127,7 @@ class HorizonTuning:
         scores = {**summary(self._losses(self.validation_latents)),
                   **validation_scores(self._generate, self.validation["video"],
                                       self.context_frames, self.options.encode_batch_size,
-                                      self.balls)}
+                                      self.balls, self.digits)}
         if self.selection == "balls":
             if self.least_right_count is None:
                 self.least_right_count = self._source_right_count(scores, backend, log)
