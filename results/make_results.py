@@ -28,6 +28,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+from tf_deepgifs.config import HorizonTuningConfig  # noqa: E402
 from tf_deepgifs.data import bouncing_balls  # noqa: E402
 from tf_deepgifs.evaluation import figures  # noqa: E402
 from tf_deepgifs.training import staged_training  # noqa: E402
@@ -83,6 +84,13 @@ def is_autoencoder(run):
     return run["dir"].name == staged_training.AUTOENCODER_DIR
 
 
+def validation_count(run):
+    """How many validation sequences the run's stages validate on (the staged method's
+    dynamics and fine-tune; config.json files older than it: the default)."""
+    return run["config"].get("dynamics", {}).get(
+        "validation_sequences", HorizonTuningConfig.validation_sequences)
+
+
 def stage_minutes(run):
     """Minutes the stage trained (its last logged time)."""
     return max(h.get("seconds", 0.0) for h in run["train"] + run["validation"]) / 60
@@ -98,6 +106,15 @@ def validation_seconds(run):
     return seconds
 
 
+def stages_by_minutes(run):
+    """Each stage of `run`'s lineage, one after another: (the stage's run, the minutes of
+    training before each of its validations, counted from the first stage's start)."""
+    offset = 0.0
+    for stage in lineage(run):
+        yield stage, [offset + seconds / 60 for seconds in validation_seconds(stage)]
+        offset += stage_minutes(stage)
+
+
 def plot_validation_by_minutes(runs, path):
     """What a shorter or longer run buys: each model's validation measures against the
     minutes of training that led to them, its stages one after another (the autoencoder's
@@ -105,10 +122,8 @@ def plot_validation_by_minutes(runs, path):
     figure, panels = plt.subplots(1, 3, figsize=(16, 4))
     shown_dirs = set()
     for index, (name, run) in enumerate(runs.items()):
-        offset = 0.0
-        for stage in lineage(run):
+        for stage, minutes in stages_by_minutes(run):
             rows = stage["validation"]
-            minutes = [offset + seconds / 60 for seconds in validation_seconds(stage)]
             if is_autoencoder(stage):
                 if stage["dir"] not in shown_dirs:
                     panels[0].plot(minutes, [h["region_centre_error"] for h in rows], "-o",
@@ -123,20 +138,42 @@ def plot_validation_by_minutes(runs, path):
                     panels[2].plot(minutes, [h["plausible"] for h in rows], "--",
                                    color=f"C{index}")
             shown_dirs.add(stage["dir"])
-            offset += stage_minutes(stage)
     titles = ("autoencoder: reconstructed balls' centre error (regions, px)",
               "rollouts: mean centre error (px)",
               "rollouts: right ball count (dashed: plausible frames)")
+    finish_by_minutes(figure, panels, titles)
+    panels[0].set_yscale("log")
+    figure.savefig(path, dpi=DPI)
+    plt.close(figure)
+
+
+def plot_digits_validation_by_minutes(run, path):
+    """The digits model's validation against minutes of training, its stages one after
+    another: the digits' identity and PSNR of the autoencoder's reconstructions, then of
+    the rollouts from the validation seeds."""
+    figure, panels = plt.subplots(1, 2, figsize=(12, 4))
+    for stage, minutes in stages_by_minutes(run):
+        rows = stage["validation"]
+        label = ("autoencoder: reconstructions" if is_autoencoder(stage)
+                 else f"{stage['dir'].name}: rollouts")
+        for axes, metric in zip(panels, ("identity", "psnr")):
+            if metric in rows[0]:
+                axes.plot(minutes, [h[metric] for h in rows], "-o", markersize=3, label=label)
+    titles = ("digits read as their own label (identity)", "PSNR (dB)")
+    finish_by_minutes(figure, panels, titles)
+    figure.savefig(path, dpi=DPI)
+    plt.close(figure)
+
+
+def finish_by_minutes(figure, panels, titles):
+    """Labels the panels of a plot against minutes of training."""
     for axes, title in zip(panels, titles):
         axes.set_xlabel("minutes of training (stages one after another)")
         axes.set_title(title, fontsize=10)
         axes.grid(alpha=0.3)
         if axes.get_legend_handles_labels()[0]:  # a panel no run of this kind reached has none
             axes.legend(fontsize=8)
-    panels[0].set_yscale("log")
     figure.tight_layout()
-    figure.savefig(path, dpi=DPI)
-    plt.close(figure)
 
 
 def plot_by_frame(runs, metric, path):
@@ -366,12 +403,9 @@ def training_line(name, run):
     else:
         mode, start, sequences = t["mode"], t.get("init_weights"), steps * t["batch_size"]
     start = f"`{shown(start)}`" if start else "random"
-    best = run["best"]
-    measure = (f"plausible {best['plausible']:.1%}, right count {best['right_count']:.1%}"
-               if "plausible" in best else f"rollout MSE {best['rollout']:.4f}")
     return (f"| {name} | {run['config']['preset']} | {mode} | {t['context_frames']} | "
             f"{start} | {steps} | {sequences / training_sequences(run['config']):.1f} | "
-            f"{stage_minutes(run):.1f} | {best['step']} | {measure} |")
+            f"{stage_minutes(run):.1f} | {run['best']['step']} | {rollout_measures(run['best'])} |")
 
 
 def autoencoder_line(name, run):
@@ -386,10 +420,24 @@ def autoencoder_line(name, run):
 
 
 def reconstruction_measures(values):
-    """An autoencoder validation's measures: PSNR, and the balls' centres where measured."""
+    """An autoencoder validation's measures: PSNR, and the balls' centres or the digits'
+    identity where measured."""
     text = f"PSNR {values['psnr']:.1f} dB"
     if "region_centre_error" in values:
         text += f", reconstructed centres {values['region_centre_error']:.2f} px (regions)"
+    if "identity" in values:
+        text += f", digits read as their own {values['identity']:.1%}"
+    return text
+
+
+def rollout_measures(values):
+    """A rollout validation's measures: the balls' plausibility where measured, else the
+    rollout's MSE (and the digits' identity where measured)."""
+    if "plausible" in values:
+        return f"plausible {values['plausible']:.1%}, right count {values['right_count']:.1%}"
+    text = f"rollout MSE {values['rollout']:.4f}"
+    if "identity" in values:
+        text += f", identity {values['identity']:.1%}"
     return text
 
 
@@ -402,7 +450,7 @@ def tuning_line(name, run):
             f"{run['config']['train']['context_frames']} | `{shown(tuning['source_weights'])}` | "
             f"{last['step']} | {last['step'] * tuning['batch_size'] / sequences:.1f} | "
             f"{stage_minutes(run):.1f} | {run['best']['step']} | "
-            f"rollout MSE {run['best']['rollout']:.4f} |")
+            f"{rollout_measures(run['best'])} |")
 
 
 def stage_lines(stages):
@@ -493,6 +541,7 @@ def digits_lines(run, with_targets=False):
         shutil.copyfile(run["dir"] / "evaluation" / figure, FIGURES / f"digits_{figure}")
     for metric in ("psnr", "identity"):
         plot_variants(run, metric, variants, FIGURES / f"digits_{metric}.png")
+    plot_digits_validation_by_minutes(run, FIGURES / "digits_training_curves.png")
     targets = targets_table([(target, measured, verdict(met)) for target, measured, met
                              in digits_target_rows(run)]) + [""] if with_targets else []
     return [
@@ -509,7 +558,10 @@ def digits_lines(run, with_targets=False):
         "![digits strips](results/digits_strips.png)", "",
         "The same sequences as a GIF: [results/digits_strips.gif](results/digits_strips.gif)", "",
         "![digits PSNR](results/digits_psnr.png)", "",
-        "![digits identity](results/digits_identity.png)", ""]
+        "![digits identity](results/digits_identity.png)", "",
+        f"Validation (the first {validation_count(run)} validation sequences) against minutes "
+        "of training, the stages one after another:", "",
+        "![digits validation against minutes](results/digits_training_curves.png)", ""]
 
 
 def shipping_lines(runs, published):
@@ -577,7 +629,8 @@ def write_results(runs, out, command, notes="", stages=None, published=None):
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         *training_table(runs),
         "",
-        "Validation (the first 500 validation sequences) against minutes of training:",
+        f"Validation (the first {validation_count(runs['paper'])} validation sequences) "
+        "against minutes of training:",
         "",
         "![validation against minutes](results/training_curves.png)",
         "",

@@ -254,12 +254,26 @@ def test_into_rewrites_the_digits_section_alone_and_keeps_the_rest(make_results,
     assert identity["measured"] == "above at 17 of 17 (frame 1: 0.9 against 0.5; last: 0.9 against 0.5)"
     assert identity[""] == "met"
     assert (tmp_path / "results" / "digits_identity.png").exists()
+    assert "![digits validation against minutes](results/digits_training_curves.png)" in section
+    assert (tmp_path / "results" / "digits_training_curves.png").exists()
     results.write_text("# Results\n")  # no section yet: added at the end
     make_results.main()
     assert results.read_text().startswith("# Results\n\n## Moving digits")
     monkeypatch.setattr("sys.argv", ["make_results.py", "--paper", str(digits), "--into", "RESULTS.md"])
     with pytest.raises(SystemExit):
         make_results.main()
+
+
+def test_a_digits_stage_reports_the_identity_it_validated(make_results):
+    """The training table's validation cell names the digits' identity beside the rollout's
+    MSE (and the reconstructions'), and the balls' plausibility where there are balls."""
+    assert make_results.rollout_measures({"rollout": 0.05, "identity": 0.734}) == (
+        "rollout MSE 0.0500, identity 73.4%")
+    assert make_results.rollout_measures({"rollout": 0.05, "plausible": 0.99,
+                                          "right_count": 0.985}) == (
+        "plausible 99.0%, right count 98.5%")
+    assert make_results.reconstruction_measures({"psnr": 25.04, "identity": 0.9}) == (
+        "PSNR 25.0 dB, digits read as their own 90.0%")
 
 
 def test_a_staged_runs_finetune_reports_its_source_and_both_counts(make_results, tmp_path, monkeypatch):
