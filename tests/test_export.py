@@ -191,6 +191,29 @@ def test_the_8_bit_file_is_the_same_step_in_8_bits(every_smaller_file):
                                rtol=1e-5)
 
 
+def test_a_rare_extreme_activation_does_not_set_the_8_bit_range(tmp_path):
+    """The activations' ranges come from the bulk of the calibration values: one value a
+    thousand times the rest leaves the input's quantization step near 1/255 of the bulk's
+    range, where the extremes would make it a thousand times coarser."""
+    x = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [None, 8])
+    y = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [None, 4])
+    weight = onnx.numpy_helper.from_array(np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32), "w")
+    graph = onnx.helper.make_graph([onnx.helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+                                   [x], [y], [weight])
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "float.onnx"))
+    feeds = [{"x": np.random.default_rng(i).uniform(size=(512, 8)).astype(np.float32)}
+             for i in range(64)]
+    feeds[0]["x"][0, 0] = 1000.0
+    quantize.quantize_on(tmp_path / "float.onnx", tmp_path / "int8.onnx", feeds)
+    quantized = onnx.load(str(tmp_path / "int8.onnx"))
+    initializers = {t.name: onnx.numpy_helper.to_array(t) for t in quantized.graph.initializer}
+    step = next(initializers[n.input[1]] for n in quantized.graph.node
+                if n.op_type == "QuantizeLinear" and n.input[0] == "x")
+    assert float(step) < 10 / 255
+
+
 def test_an_8_bit_file_far_from_the_float_one_is_not_written(exported_run):
     run_dir, result = exported_run
     report = json.loads((run_dir / contract.EXPORT_DIR / contract.REPORT_FILE).read_text())
