@@ -4,7 +4,9 @@
         [--sequences 500] [--data-dir DIR] [--rounds 5] [--page-rounds 3]
 
 For each model folder (default: those in pretrained/ holding a step file) and each of its
-files of the step contract (generator.onnx and the smaller files beside it):
+files of the step contract (generator.onnx and the smaller files beside it; the TFLite
+files, which export writes and pretrained/ does not ship, made here from the folder's
+networks.keras as export makes them):
 
     MB            the file's size
     runtime ms    a frame at batch 1, the median of `rounds` rollouts of the trained
@@ -26,6 +28,7 @@ import json
 import os
 import pathlib
 import sys
+import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -49,6 +52,31 @@ def shipped_models():
     return sorted(p.parent for p in (REPO / "pretrained").glob(f"*/{contract.ONNX_FILE}"))
 
 
+def lite_files(folder, into):
+    """{file name: path} of the TFLite files of `folder`'s model, written into `into` from
+    its networks.keras with its generator.onnx's contract, as export writes them; none
+    where the folder has no networks or TFLite's ops cannot hold the step."""
+    networks = folder / contract.NETWORKS_FILE
+    if not networks.exists():
+        return {}
+    import keras
+    import onnx
+
+    import tf_deepgifs  # noqa: F401 (registers the networks' classes for load_model)
+    from tf_deepgifs_export import tflite
+
+    model = keras.saving.load_model(networks, compile=False)
+    if not tflite.convertible(model):
+        return {}
+    properties = {p.key: p.value for p in onnx.load(str(folder / contract.ONNX_FILE)).metadata_props}
+    made = {}
+    for name, weights in ((contract.TFLITE_FILE, "float16"), (contract.INT8_TFLITE_FILE, "int8")):
+        if not (folder / name).exists():
+            tflite.write_tflite(model, into / name, properties, weights)
+            made[name] = into / name
+    return made
+
+
 def runtime_ms_per_frame(generator, frames, rounds):
     """Median ms a frame of `rounds` deterministic rollouts of one seed, after a warm-up."""
     seeds = np.zeros((1, generator.context_frames) + generator.frame_shape, np.float32)
@@ -63,26 +91,35 @@ def runtime_ms_per_frame(generator, frames, rounds):
 
 
 def measure(folder, args):
-    """One row per format file present in `folder`."""
+    """One row per format file of `folder`'s model, present or made (`lite_files`)."""
+    with tempfile.TemporaryDirectory() as made:
+        files = {name: folder / name for name in FORMATS if (folder / name).exists()}
+        files.update(lite_files(folder, pathlib.Path(made)))
+        return measure_files(folder.name, files, args)
+
+
+def measure_files(model, files, args):
+    """The rows of one model's files ({name: path}), in FORMATS' order, the float file
+    first: the smaller files are held to it."""
     rows, data = [], None
     for name, label in FORMATS.items():
-        path = folder / name
-        if not path.exists():
+        if name not in files:
             continue
+        path = files[name]
         generator = Generator(str(path))
         horizon = generator.training_frames
         if data is None:
             data = file_quality.first_test_sequences(generator.metadata["dataset"],
                                                generator.context_frames + horizon,
                                                args.sequences, args.data_dir)
-        row = {"model": folder.name, "format": label, "mb": path.stat().st_size / 1e6,
+        row = {"model": model, "format": label, "mb": path.stat().st_size / 1e6,
                "runtime_ms": runtime_ms_per_frame(generator, horizon, args.rounds),
                "page_ms": None, **file_quality.rollout_quality(generator, data)}
         # the float file comes first (FORMATS): the smaller files are held to it
         row["shortfalls"] = file_quality.shortfalls(row, rows[0]) if rows else None
         if name.endswith(".onnx"):
             seed = SEEDS[generator.context_frames]
-            row["page_ms"] = page_ms_per_frame(folder, name, [horizon], args.page_rounds,
+            row["page_ms"] = page_ms_per_frame(path.parent, name, [horizon], args.page_rounds,
                                                seed)[horizon]
         rows.append(row)
         print(json.dumps(row), file=sys.stderr)

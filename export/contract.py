@@ -68,6 +68,9 @@ READ_FRAMES, READ_LATENTS = "read_frames", "read_latents"
 LITE_SIGNATURES = {READ_FRAMES: (FRAME, STATE, NOISE), READ_LATENTS: (LATENT, STATE, NOISE)}
 LITE_METADATA = "deepgifs_contract"
 LEGACY_FIXED_ONNX_FILE = "generator_fixed.onnx"  # the legacy file with N fixed
+# A published model's networks (its run's selected .keras), beside its step file in
+# pretrained/: what the TFLite files, which are not shipped, are made from
+NETWORKS_FILE = "networks.keras"
 SAVED_MODEL_DIR = "saved_model"
 REPORT_FILE = "verification.json"
 EXPORT_DIR = "export"  # inside the run directory

@@ -34,7 +34,6 @@ RECIPE = REPO / "results" / "recipe.toml"
 STAGES_FILE = "stages.json"
 UNFINISHED_FILE = "stages.unfinished.json"
 JAX_CACHE = "jax_cache"  # JAX's compiled programs, for stages run under JAX
-NETWORKS_FILE = "networks.keras"  # a published model's networks, beside generator.onnx
 INT8_FILE = contract.INT8_ONNX_FILE
 QUALITY_SEQUENCES = 500  # test sequences a smaller file is measured on before it ships
 PROGRESS_EVERY_SECONDS = 60  # how often a running stage's time is saved: a kill loses less
@@ -196,9 +195,9 @@ def publish(stage, places, record, log):
             shutil.copyfile(quantized, folder / INT8_FILE)
         else:
             (folder / INT8_FILE).unlink(missing_ok=True)
-        shutil.copyfile(selected_weights(run), folder / NETWORKS_FILE)
+        shutil.copyfile(selected_weights(run), folder / contract.NETWORKS_FILE)
         (folder / "generator_fixed.onnx").unlink(missing_ok=True)  # the legacy file it replaces
-        log(f"Published {folder / 'generator.onnx'} and {folder / NETWORKS_FILE}.")
+        log(f"Published {folder / 'generator.onnx'} and {folder / contract.NETWORKS_FILE}.")
     published = [model for model in runs if met.get(model, False)]
     arguments = [str(REPO / "results" / "make_results.py"),
                  *(a for model, run in runs.items() for a in (f"--{model}", str(run))),

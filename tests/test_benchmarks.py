@@ -2,6 +2,7 @@
 PyTorch reference and the FLOP count describe the same networks as the library."""
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -109,6 +110,37 @@ def test_every_benchmark_runs_at_a_tiny_size_and_the_report_names_its_commands(t
         assert f"| {row}" in text, row
     assert "`TF_ENABLE_ONEDNN_OPTS=0 python benchmarks/train_step.py" in text
     assert "| bouncing_balls |" in text and "| moving_mnist |" in text  # --build
+
+
+def test_the_formats_table_makes_the_tflite_files_pretrained_does_not_ship(exported_run, tmp_path):
+    """A published folder holds generator.onnx and networks.keras: the table's TFLite rows
+    are made from those networks as export makes them, the float file's step and contract."""
+    from tf_deepgifs_export import contract
+    from tf_deepgifs_export.generate import Generator
+
+    run_dir, _ = exported_run
+    exported = run_dir / contract.EXPORT_DIR
+    folder, made = tmp_path / "published", tmp_path / "made"
+    folder.mkdir(), made.mkdir()
+    shutil.copy(exported / contract.ONNX_FILE, folder)
+    assert formats.lite_files(folder, made) == {}  # no networks: nothing to make them from
+    config, _ = run_directory.read_run(str(run_dir))
+    run_directory.load_model(config, run_directory.weights_of(str(run_dir))).save(
+        folder / contract.NETWORKS_FILE)
+    files = formats.lite_files(folder, made)
+    assert set(files) == {contract.TFLITE_FILE, contract.INT8_TFLITE_FILE}
+    seed = np.random.default_rng(0).uniform(size=(2, 2, 64, 64, 1)).astype(np.float32)
+    noise = np.zeros((2, 4, config.model.noise_dim), np.float32)
+    float_file = Generator(str(folder / contract.ONNX_FILE))
+    expected = float_file.run(seed, noise)
+    for name, path in files.items():
+        lite = Generator(str(path))
+        assert lite.metadata == float_file.metadata
+        frames = lite.run(seed, noise)
+        assert frames.shape == expected.shape
+        # float16 weights keep the frames within a grey level; 8-bit weights near them
+        tolerance = 1 / 255 if name == contract.TFLITE_FILE else 0.1
+        assert np.abs(frames - expected).mean() < tolerance, name
 
 
 def test_the_formats_table_says_which_smaller_file_holds_the_float_files_quality():

@@ -15,6 +15,7 @@ import tomllib
 import pytest
 
 from tf_deepgifs import cli
+from tf_deepgifs_export import contract
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
@@ -173,7 +174,7 @@ def test_publishing_ships_a_model_that_meets_its_targets_and_keeps_the_others(tm
     reproduce.publish(stage, {"out": str(out)}, reproduce.Record(runs), log=lambda line: None)
     paper = out / "pretrained" / "bouncing_balls-paper"
     assert (paper / "generator.onnx").read_bytes() == b"onnx paper"
-    assert (paper / reproduce.NETWORKS_FILE).read_bytes() == b"keras paper"
+    assert (paper / contract.NETWORKS_FILE).read_bytes() == b"keras paper"
     assert (paper / "generator_int8.onnx").read_bytes() == b"int8 paper"
     assert measured == [runs / "paper" / "export" / "generator_int8.onnx"]
     # 1.6 px at generated frame 5 by the unsplit regions misses the 1.5 px target, though
