@@ -1,7 +1,7 @@
 """Every exported format of the shipped models side by side: size, speed and quality.
 
     python benchmarks/formats.py [--models pretrained/bouncing_balls-paper ...]
-        [--sequences 500] [--data-dir DIR] [--rounds 5] [--page-rounds 3]
+        [--sequences 500] [--data-dir DIR] [--rounds 21] [--page-rounds 3]
 
 For each model folder (default: those in pretrained/ holding a step file) and each of its
 files of the step contract (generator.onnx and the smaller files beside it; the TFLite
@@ -11,7 +11,8 @@ networks.keras as export makes them):
     MB            the file's size
     runtime ms    a frame at batch 1, the median of `rounds` rollouts of the trained
                   horizon after a warm-up, in ONNX Runtime on the CPU (LiteRT's interpreter
-                  for the TFLite file), looped by the runner users run
+                  for the TFLite file), looped by the runner users run; the files take
+                  turns, round by round
     page ms       the same in onnxruntime-web in headless Chromium (`page_latency.py`;
                   ONNX files only)
     quality       on the first `sequences` test sequences, the deterministic rollout over
@@ -77,17 +78,23 @@ def lite_files(folder, into):
     return made
 
 
-def runtime_ms_per_frame(generator, frames, rounds):
-    """Median ms a frame of `rounds` deterministic rollouts of one seed, after a warm-up."""
-    seeds = np.zeros((1, generator.context_frames) + generator.frame_shape, np.float32)
-    noise = np.zeros((1, frames, generator.noise_dim), np.float32)
-    generator.run(seeds, noise)
-    times = []
+def runtime_ms_per_frame(generators, frames, rounds):
+    """{name: median ms a frame} of `rounds` deterministic rollouts of one seed at batch 1
+    by each of `generators` ({name: generator}), after a warm-up each. The generators take
+    turns round by round: the machine's speed drifts within minutes, and measured one file
+    after the other the drift would be read as the formats' difference."""
+    runs = {}
+    for name, generator in generators.items():
+        seeds = np.zeros((1, generator.context_frames) + generator.frame_shape, np.float32)
+        runs[name] = (generator, seeds, np.zeros((1, frames, generator.noise_dim), np.float32))
+        generator.run(seeds, runs[name][2])
+    times = {name: [] for name in generators}
     for _ in range(rounds):
-        start = time.perf_counter()
-        generator.run(seeds, noise)
-        times.append((time.perf_counter() - start) * 1000 / frames)
-    return float(np.median(times))
+        for name, (generator, seeds, noise) in runs.items():
+            start = time.perf_counter()
+            generator.run(seeds, noise)
+            times[name].append((time.perf_counter() - start) * 1000 / frames)
+    return {name: float(np.median(values)) for name, values in times.items()}
 
 
 def measure(folder, args):
@@ -101,21 +108,19 @@ def measure(folder, args):
 def measure_files(model, files, args):
     """The rows of one model's files ({name: path}), in FORMATS' order, the float file
     first: the smaller files are held to it."""
-    rows, data = [], None
-    for name, label in FORMATS.items():
-        if name not in files:
-            continue
+    generators = {name: Generator(str(files[name])) for name in FORMATS if name in files}
+    horizon = generators[contract.ONNX_FILE].training_frames
+    runtime = runtime_ms_per_frame(generators, horizon, args.rounds)
+    reference = generators[contract.ONNX_FILE]
+    data = file_quality.first_test_sequences(reference.metadata["dataset"],
+                                             reference.context_frames + horizon,
+                                             args.sequences, args.data_dir)
+    rows = []
+    for name, generator in generators.items():
         path = files[name]
-        generator = Generator(str(path))
-        horizon = generator.training_frames
-        if data is None:
-            data = file_quality.first_test_sequences(generator.metadata["dataset"],
-                                               generator.context_frames + horizon,
-                                               args.sequences, args.data_dir)
-        row = {"model": model, "format": label, "mb": path.stat().st_size / 1e6,
-               "runtime_ms": runtime_ms_per_frame(generator, horizon, args.rounds),
-               "page_ms": None, **file_quality.rollout_quality(generator, data)}
-        # the float file comes first (FORMATS): the smaller files are held to it
+        row = {"model": model, "format": FORMATS[name], "mb": path.stat().st_size / 1e6,
+               "runtime_ms": runtime[name], "page_ms": None,
+               **file_quality.rollout_quality(generator, data)}
         row["shortfalls"] = file_quality.shortfalls(row, rows[0]) if rows else None
         if name.endswith(".onnx"):
             seed = SEEDS[generator.context_frames]
@@ -151,7 +156,7 @@ def main():
                         help="model folders holding the files (default: pretrained/'s)")
     parser.add_argument("--sequences", type=int, default=500)
     parser.add_argument("--data-dir", help="the TFDS data directory of the test split")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=21)
     parser.add_argument("--page-rounds", type=int, default=3)
     args = parser.parse_args()
     folders = args.models or shipped_models()

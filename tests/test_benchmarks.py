@@ -143,6 +143,24 @@ def test_the_formats_table_makes_the_tflite_files_pretrained_does_not_ship(expor
         assert np.abs(frames - expected).mean() < tolerance, name
 
 
+def test_the_formats_are_timed_taking_turns_so_a_drifting_machine_weighs_on_all_alike():
+    calls = []
+
+    class Fake:
+        context_frames, frame_shape, noise_dim = 1, (4, 4, 1), 2
+
+        def __init__(self, name):
+            self.name = name
+
+        def run(self, seeds, noise):
+            assert seeds.shape == (1, 1, 4, 4, 1) and noise.shape == (1, 3, 2)
+            calls.append(self.name)
+
+    timed = formats.runtime_ms_per_frame({"a": Fake("a"), "b": Fake("b")}, 3, 4)
+    assert calls == ["a", "b"] + ["a", "b"] * 4  # a warm-up each, then turn by turn
+    assert set(timed) == {"a", "b"} and all(ms >= 0 for ms in timed.values())
+
+
 def test_the_formats_table_says_which_smaller_file_holds_the_float_files_quality():
     def row(name, plausible, centre):
         return {"model": "m", "format": name, "mb": 1.0, "runtime_ms": 1.0, "page_ms": None,
