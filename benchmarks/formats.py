@@ -1,7 +1,7 @@
 """Every exported format of the shipped models side by side: size, speed and quality.
 
     python benchmarks/formats.py [--models pretrained/bouncing_balls-paper ...]
-        [--sequences 500] [--data-dir DIR] [--rounds 21] [--page-rounds 3]
+        [--sequences 500] [--data-dir DIR] [--rounds 7] [--page-rounds 3]
 
 For each model folder (default: those in pretrained/ holding a step file) and each of its
 files of the step contract (generator.onnx and the smaller files beside it; the TFLite
@@ -9,10 +9,10 @@ files, which export writes and pretrained/ does not ship, made here from the fol
 networks.keras as export makes them):
 
     MB            the file's size
-    runtime ms    a frame at batch 1, the median of `rounds` rollouts of the trained
-                  horizon after a warm-up, in ONNX Runtime on the CPU (LiteRT's interpreter
-                  for the TFLite file), looped by the runner users run; the files take
-                  turns, round by round
+    runtime ms    a frame at batch 1 over the trained horizon, in ONNX Runtime on the CPU
+                  (LiteRT's interpreter for the TFLite file), looped by the runner users
+                  run: each file timed alone in its own process, the files taking turns,
+                  the median of `rounds` rounds
     page ms       the same in onnxruntime-web in headless Chromium (`page_latency.py`;
                   ONNX files only)
     quality       on the first `sequences` test sequences, the deterministic rollout over
@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import pathlib
+import subprocess
 import sys
 import tempfile
 import time
@@ -78,23 +79,37 @@ def lite_files(folder, into):
     return made
 
 
-def runtime_ms_per_frame(generators, frames, rounds):
-    """{name: median ms a frame} of `rounds` deterministic rollouts of one seed at batch 1
-    by each of `generators` ({name: generator}), after a warm-up each. The generators take
-    turns round by round: the machine's speed drifts within minutes, and measured one file
-    after the other the drift would be read as the formats' difference."""
-    runs = {}
-    for name, generator in generators.items():
-        seeds = np.zeros((1, generator.context_frames) + generator.frame_shape, np.float32)
-        runs[name] = (generator, seeds, np.zeros((1, frames, generator.noise_dim), np.float32))
-        generator.run(seeds, runs[name][2])
-    times = {name: [] for name in generators}
+def runtime_ms_per_frame(paths, frames, rounds, repeats=15):
+    """{name: median ms a frame at batch 1} of the files `paths` ({name: path}), each
+    timed alone in a process of its own (`time_alone`: a warm-up, then the median of
+    `repeats` deterministic rollouts of `frames` frames), the files taking turns for
+    `rounds` rounds. Alone, as a user runs one generator: an ONNX Runtime session's idle
+    threads keep spinning and slow another session run beside them in one process. In
+    turns: the machine's speed drifts within minutes, and one file timed after the other
+    would read the drift as the formats' difference."""
+    times = {name: [] for name in paths}
     for _ in range(rounds):
-        for name, (generator, seeds, noise) in runs.items():
-            start = time.perf_counter()
-            generator.run(seeds, noise)
-            times[name].append((time.perf_counter() - start) * 1000 / frames)
+        for name, path in paths.items():
+            result = subprocess.run([sys.executable, __file__, "--time-alone", str(path),
+                                     "--frames", str(frames), "--repeats", str(repeats)],
+                                    capture_output=True, text=True, check=True)
+            times[name].append(float(result.stdout.split()[-1]))
     return {name: float(np.median(values)) for name, values in times.items()}
+
+
+def time_alone(path, frames, repeats):
+    """Median ms a frame of `repeats` deterministic rollouts of one seed by the file at
+    `path`, after a warm-up: what `runtime_ms_per_frame` runs in each process."""
+    generator = Generator(str(path))
+    seeds = np.zeros((1, generator.context_frames) + generator.frame_shape, np.float32)
+    noise = np.zeros((1, frames, generator.noise_dim), np.float32)
+    generator.run(seeds, noise)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        generator.run(seeds, noise)
+        times.append((time.perf_counter() - start) * 1000 / frames)
+    return float(np.median(times))
 
 
 def measure(folder, args):
@@ -110,7 +125,8 @@ def measure_files(model, files, args):
     first: the smaller files are held to it."""
     generators = {name: Generator(str(files[name])) for name in FORMATS if name in files}
     horizon = generators[contract.ONNX_FILE].training_frames
-    runtime = runtime_ms_per_frame(generators, horizon, args.rounds)
+    runtime = runtime_ms_per_frame({name: files[name] for name in generators}, horizon,
+                                   args.rounds)
     reference = generators[contract.ONNX_FILE]
     data = file_quality.first_test_sequences(reference.metadata["dataset"],
                                              reference.context_frames + horizon,
@@ -156,9 +172,15 @@ def main():
                         help="model folders holding the files (default: pretrained/'s)")
     parser.add_argument("--sequences", type=int, default=500)
     parser.add_argument("--data-dir", help="the TFDS data directory of the test split")
-    parser.add_argument("--rounds", type=int, default=21)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--time-alone", type=pathlib.Path, help=argparse.SUPPRESS)
+    parser.add_argument("--frames", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--repeats", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--page-rounds", type=int, default=3)
     args = parser.parse_args()
+    if args.time_alone:  # one timing process of runtime_ms_per_frame
+        print(time_alone(args.time_alone, args.frames, args.repeats))
+        return
     folders = args.models or shipped_models()
     if not folders:
         raise SystemExit("No model folder holds a generator.onnx of the step contract.")

@@ -17,7 +17,10 @@
    --build, the wall time of building each dataset's 100,000 sequences from scratch
    (Moving MNIST from generated stand-in digits in the MNIST file format: the time is
    the rendering's, whatever the digits)
-5. peak resident memory of every process above, and of the ONNX runner making a GIF
+5. every format of the shipped generators in pretrained/ (benchmarks/formats.py): size,
+   ms a frame in ONNX Runtime, LiteRT and the page, quality on the test split (skipped
+   without Chromium or the built dataset; --tiny: the untrained export's files)
+6. peak resident memory of every process above, and of the ONNX runner making a GIF
 
 Without --export-dir an untrained paper-preset run is exported into a temporary folder
 (the weights do not change the time). --tiny runs everything at a toy size, only to
@@ -196,12 +199,19 @@ def measure(args, log):
     data_dir = args.data_dir
     if args.build and not registry.builder("bouncing_balls", data_dir).is_prepared():
         data_dir = os.path.join(scratch, "builds", "bouncing_balls")
+    extra = ["--data-dir", data_dir] if data_dir else []
     if registry.builder("bouncing_balls", data_dir).is_prepared():
-        extra = ["--data-dir", data_dir] if data_dir else []
         batches = ["--batch-size", "2", "--batches", "1"] if args.tiny else []
         results["pipeline"] = run(["benchmarks/input_pipeline.py", *extra, *batches], log)
     else:
         log("bouncing_balls is not built (make data): the input pipeline is not measured.")
+    if "page" in results and "pipeline" in results:
+        # the shipped generators (--tiny: the untrained export's files), on the test split
+        small = (["--models", export_dir, "--sequences", "2", "--rounds", "1",
+                  "--page-rounds", "1"] if args.tiny else [])
+        results["formats"] = run(["benchmarks/formats.py", *extra, *small], log)
+    else:
+        log("No Chromium or no bouncing_balls test split: the formats are not measured.")
     return results
 
 
@@ -249,7 +259,7 @@ def write_report(path, results, info, argv):
              f"ONNX Runtime {info.get('onnxruntime')}, PyTorch {info.get('torch')}, NumPy "
              f"{info.get('numpy')}.\n"]
     lines += training_section(results) + latency_section(results) + pipeline_section(results)
-    lines += memory_section(results)
+    lines += formats_section(results) + memory_section(results)
     pathlib.Path(path).write_text("\n".join(lines) + "\n")
 
 
@@ -360,9 +370,26 @@ def pipeline_section(results):
     return lines
 
 
+def formats_section(results):
+    if "formats" not in results:
+        return []
+    import formats
+
+    record, _, command = results["formats"]
+    return ["## 5. The shipped generators' formats\n",
+            "Every format of each model in pretrained/ holding a step file: generator.onnx, "
+            "the smaller files beside it, and the TFLite files (export writes them, pretrained/ "
+            "does not ship them) made from its networks.keras as export makes them. ms a frame "
+            "at batch 1 over the trained horizon: in ONNX Runtime on the CPU (LiteRT's "
+            "interpreter for the TFLite files), the files taking turns round by round, and in "
+            f"onnxruntime-web in headless Chromium (the page). (`{command}`)\n",
+            formats.table(record["rows"], record["sequences"]), ""]
+
+
 def memory_section(results):
-    lines = ["## 5. Peak resident memory\n", "| process | MiB |", "| --- | --- |"]
-    for name in [row[0] for row in TRAINING_ROWS] + ["latency", "latency_onednn", "page", "runner", "pipeline"]:
+    lines = ["## 6. Peak resident memory\n", "| process | MiB |", "| --- | --- |"]
+    others = ["latency", "latency_onednn", "page", "runner", "pipeline", "formats"]
+    for name in [row[0] for row in TRAINING_ROWS] + others:
         if name in results:
             lines.append(f"| `{results[name][2]}` | {results[name][1]:.0f} |")
     return lines + [""]

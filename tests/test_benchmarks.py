@@ -93,10 +93,12 @@ def test_every_benchmark_runs_at_a_tiny_size_and_the_report_names_its_commands(t
                   "--data-dir", str(tmp_path / "empty"), "--scratch", str(tmp_path / "scratch"))
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     text = report.read_text()
-    for heading in ("Training throughput", "Rollout latency", "Input pipeline", "Peak resident memory"):
+    for heading in ("Training throughput", "Rollout latency", "Input pipeline",
+                    "The shipped generators' formats", "Peak resident memory"):
         assert heading in text, heading
     for script in ("flops.py", "train_step.py", "torch_reference.py", "train_step_parts.py",
-                   "rollout_latency.py", "page_latency.py", "input_pipeline.py", "export.generate"):
+                   "rollout_latency.py", "page_latency.py", "input_pipeline.py", "formats.py",
+                   "export.generate"):
         assert f"python benchmarks/{script}" in text or f"python -m {script}" in text, script
     for runtime in ("step", "legacy_loop", "legacy_fixed", "saved_model, oneDNN on"):
         assert f"| {runtime} | 1 | 19 |" in text, runtime
@@ -110,6 +112,7 @@ def test_every_benchmark_runs_at_a_tiny_size_and_the_report_names_its_commands(t
         assert f"| {row}" in text, row
     assert "`TF_ENABLE_ONEDNN_OPTS=0 python benchmarks/train_step.py" in text
     assert "| bouncing_balls |" in text and "| moving_mnist |" in text  # --build
+    assert "| export | ONNX float32 |" in text  # the tiny run's files, measured by format
 
 
 def test_the_formats_table_makes_the_tflite_files_pretrained_does_not_ship(exported_run, tmp_path):
@@ -131,6 +134,7 @@ def test_the_formats_table_makes_the_tflite_files_pretrained_does_not_ship(expor
     assert set(files) == {contract.TFLITE_FILE, contract.INT8_TFLITE_FILE}
     seed = np.random.default_rng(0).uniform(size=(2, 2, 64, 64, 1)).astype(np.float32)
     noise = np.zeros((2, 4, config.model.noise_dim), np.float32)
+    assert formats.time_alone(folder / contract.ONNX_FILE, 3, 2) > 0  # what each process times
     float_file = Generator(str(folder / contract.ONNX_FILE))
     expected = float_file.run(seed, noise)
     for name, path in files.items():
@@ -143,22 +147,18 @@ def test_the_formats_table_makes_the_tflite_files_pretrained_does_not_ship(expor
         assert np.abs(frames - expected).mean() < tolerance, name
 
 
-def test_the_formats_are_timed_taking_turns_so_a_drifting_machine_weighs_on_all_alike():
-    calls = []
+def test_the_formats_are_timed_alone_and_taking_turns(monkeypatch):
+    """Each file in a process of its own (one session alive, as a user runs it), the files
+    alternating round by round, each file's median over the rounds."""
+    timed_files = []
 
-    class Fake:
-        context_frames, frame_shape, noise_dim = 1, (4, 4, 1), 2
+    def one_process(argv, capture_output, text, check):
+        timed_files.append(argv[argv.index("--time-alone") + 1])
+        return subprocess.CompletedProcess(argv, 0, stdout=f"{len(timed_files)}.0\n")
 
-        def __init__(self, name):
-            self.name = name
-
-        def run(self, seeds, noise):
-            assert seeds.shape == (1, 1, 4, 4, 1) and noise.shape == (1, 3, 2)
-            calls.append(self.name)
-
-    timed = formats.runtime_ms_per_frame({"a": Fake("a"), "b": Fake("b")}, 3, 4)
-    assert calls == ["a", "b"] + ["a", "b"] * 4  # a warm-up each, then turn by turn
-    assert set(timed) == {"a", "b"} and all(ms >= 0 for ms in timed.values())
+    monkeypatch.setattr(formats.subprocess, "run", one_process)
+    assert formats.runtime_ms_per_frame({"a": "a.onnx", "b": "b.onnx"}, 3, 3) == {"a": 3.0, "b": 4.0}
+    assert timed_files == ["a.onnx", "b.onnx"] * 3
 
 
 def test_the_formats_table_says_which_smaller_file_holds_the_float_files_quality():
