@@ -10,7 +10,11 @@ deterministic rollouts from seed frames of the model's dataset, read by the runn
 run (`generate.Generator`). Each activation's range is the percentile calibrator's (ONNX
 Runtime's, 99.999 % of the values): a few extreme values of the calibration rollouts do
 not stretch the range every other value is quantized in, as with the extremes (MinMax);
-the rollouts' plausible frames fall less (results/notes.md). Dynamic quantization leaves
+the rollouts' plausible frames fall less (results/notes.md). Where the steps' inputs
+differ in shape (a model that reads its frames, then its latents, each step's other
+input an empty batch) the extremes' calibrator does it: ONNX Runtime's histogram
+calibrators stack each tensor's values over the steps and fail on differing shapes
+(onnxruntime issue 18792). Dynamic quantization leaves
 the decoder's transposed convolutions in float32, which keeps the file at over twice a
 third of the float file's size (results/notes.md).
 """
@@ -23,7 +27,6 @@ from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, 
 from .generate import Generator
 
 QUANTIZED_OPS = ("Conv", "ConvTranspose", "MatMul")
-CALIBRATION = CalibrationMethod.Percentile
 
 
 class _Feeds(CalibrationDataReader):
@@ -52,14 +55,23 @@ def quantize(float_path, quantized_path, seeds, num_frames):
     quantize_on(float_path, quantized_path, calibration_feeds(float_path, seeds, num_frames))
 
 
+def calibration_method(feeds):
+    """Percentile where every feed's inputs have the same shapes, else MinMax (the module's
+    docstring says why)."""
+    shapes = {tuple((name, np.shape(value)) for name, value in sorted(feed.items()))
+              for feed in feeds}
+    return CalibrationMethod.Percentile if len(shapes) == 1 else CalibrationMethod.MinMax
+
+
 def quantize_on(float_path, quantized_path, feeds):
     """Writes `float_path` quantized (QUANTIZED_OPS in 8 bits, QDQ), its activations'
-    ranges calibrated (CALIBRATION) on `feeds` ({input name: array} each), its
+    ranges calibrated (`calibration_method`) on `feeds` ({input name: array} each), its
     metadata_props the float file's."""
     quantize_static(str(float_path), str(quantized_path), _Feeds(feeds),
                     quant_format=QuantFormat.QDQ, per_channel=True,
                     weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
-                    op_types_to_quantize=list(QUANTIZED_OPS), calibrate_method=CALIBRATION)
+                    op_types_to_quantize=list(QUANTIZED_OPS),
+                    calibrate_method=calibration_method(feeds))
     quantized = onnx.load(str(quantized_path))
     del quantized.metadata_props[:]
     quantized.metadata_props.extend(onnx.load(str(float_path)).metadata_props)
