@@ -381,7 +381,8 @@ def formats_section(results):
             "the smaller files beside it, and the TFLite files (export writes them, pretrained/ "
             "does not ship them) made from its networks.keras as export makes them. ms a frame "
             "at batch 1 over the trained horizon: in ONNX Runtime on the CPU (LiteRT's "
-            "interpreter for the TFLite files), the files taking turns round by round, and in "
+            "interpreter for the TFLite files), each file alone in a process of its own, the files "
+            "taking turns round by round, and in "
             f"onnxruntime-web in headless Chromium (the page). (`{command}`)\n",
             formats.table(record["rows"], record["sequences"]), ""]
 

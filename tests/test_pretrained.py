@@ -10,6 +10,7 @@ import imageio
 import numpy as np
 import pytest
 
+from tf_deepgifs_export import contract, verify
 from tf_deepgifs_export.generate import Generator
 from tf_deepgifs.data import bouncing_balls
 from tf_deepgifs.metrics import ball_detector
@@ -96,6 +97,24 @@ def test_the_shipped_generators_keep_their_balls_and_start_where_the_truth_goes(
         assert model_error < 0.5 * copy_error, (model_error, copy_error)
         centre_error = np.nanmean(motion["centre_error"], axis=0)
         assert centre_error[4] < 2.5 and centre_error[-1] < 7.0, centre_error
+
+
+@pytest.mark.parametrize("folder", sorted(
+    path.parent.name for path in (REPO / "pretrained").glob(f"*/{contract.INT8_ONNX_FILE}")))
+def test_a_shipped_8_bit_file_is_its_float_files_step_in_a_third_of_the_bytes(folder):
+    """What publishing ships beside a step file: the same step (its first generated frame
+    within the bound export holds it to) in at most a third of the float file's bytes,
+    which the page loads first."""
+    folder = REPO / "pretrained" / folder
+    float_file, int8 = (Generator(str(folder / name))
+                        for name in (contract.ONNX_FILE, contract.INT8_ONNX_FILE))
+    assert int8.metadata == float_file.metadata
+    assert (folder / contract.INT8_ONNX_FILE).stat().st_size <= (folder / contract.ONNX_FILE).stat().st_size / 3
+    k = float_file.context_frames
+    seeds = _test_sequences().video[:, :k].astype(np.float32) / 255
+    noise = np.zeros((SEQUENCES, 1, float_file.noise_dim), np.float32)
+    first = np.abs(int8.run(seeds, noise) - float_file.run(seeds, noise)).mean()
+    assert first <= verify.SMALLER_FIRST_FRAME_TOLERANCE, first
 
 
 def test_make_generate_without_a_shipped_generator_says_what_to_do(tmp_path):
