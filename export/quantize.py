@@ -14,9 +14,9 @@ the rollouts' plausible frames fall less (results/notes.md). Where the steps' in
 differ in shape (a model that reads its frames, then its latents, each step's other
 input an empty batch) the extremes' calibrator does it: ONNX Runtime's histogram
 calibrators stack each tensor's values over the steps and fail on differing shapes
-(onnxruntime issue 18792). Dynamic quantization leaves
-the decoder's transposed convolutions in float32, which keeps the file at over twice a
-third of the float file's size (results/notes.md).
+(onnxruntime issue 18792). Dynamic quantization leaves the decoder's transposed
+convolutions in float32, which keeps the file at over twice a third of the float file's
+size (results/notes.md).
 """
 
 import numpy as np
