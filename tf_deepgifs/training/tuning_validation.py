@@ -63,18 +63,19 @@ def validation_scores(generate, videos, context_frames, batch_size, balls=None, 
         frame_errors = np.mean(np.square(generated - truth), axis=(2, 3, 4))
         errors.append(4.0 * frame_errors.mean(axis=1))  # on [-1, 1], twice as wide
         psnrs.append(psnr(frame_errors))
+        grey = generated.mean(axis=-1)  # (B, N, H, W), what the detector and reader read
         if digits is not None:
             corners, labels, reader = digits
             identity.append(digit_identity.identity(
-                reader, generated.mean(axis=-1),
+                reader, grey,
                 corners[start : start + len(batch), context_frames:],
                 labels[start : start + len(batch)]))
         if balls is not None:
             positions = balls[0][start : start + len(batch), context_frames:]
-            found = ball_detector.motion_metrics(generated.mean(axis=-1), positions, balls[1])
+            found = ball_detector.motion_metrics(grey, positions, balls[1])
             centre_errors.append(found["centre_error"])
             right_counts.append(found["right_count"])
-            regions = ball_detector.regions(generated.mean(axis=-1), balls[1])
+            regions = ball_detector.regions(grey, balls[1])
             plausible.append(ball_detector.plausible(regions, positions.shape[2]))
     scores = {"rollout": float(np.mean(np.concatenate(errors))),
               "psnr": float(np.mean(np.concatenate(psnrs)))}
