@@ -3,7 +3,7 @@
   contract.py  the step's inputs, outputs and metadata, and the file names (no dependencies)
   rollout.py   the step (and the SavedModel's rollout looping it) as TensorFlow functions
   exporter.py  writes every format from a run directory and verifies them (TensorFlow)
-  quantize.py  the step in 8 bits, by ONNX Runtime's static quantizer
+  quantize.py  the step with its weights stored in 8 bits
   tflite.py    the step for TensorFlow Lite, float16 or 8-bit weights (TensorFlow)
   verify.py    ONNX Runtime against TensorFlow; the SavedModel in a fresh process; the
                smaller files against the float one

@@ -20,14 +20,12 @@ look finished.
 import pathlib
 
 import keras
-import numpy as np
 import onnx
 import tf2onnx
 
 import tf_deepgifs
 from . import contract, quantize, tflite, verify
 from .rollout import rollout_function, step_function
-from tf_deepgifs.data import arrays, pixels
 from tf_deepgifs.runs import run_directory
 from tf_deepgifs.errors import UserError
 
@@ -38,8 +36,6 @@ _DYNAMIC_DIMS = {name: {0: "batch"} for name in contract.INPUTS + contract.OUTPU
 _DYNAMIC_DIMS.update({contract.FRAME: {0: "frames_read"}, contract.LATENT: {0: "latents_read"},
                       contract.SEED: {0: "batch"}, contract.FRAMES: {0: "batch", 1: "frames"}})
 BATCH_SIZES = (1, 3)  # verified batch sizes
-# Validation sequences whose rollouts calibrate the 8-bit file's activation ranges.
-CALIBRATION_SEQUENCES = 32
 
 
 class ExportError(UserError):
@@ -88,18 +84,6 @@ def properties_as_values(properties):
             for key, value in properties.items()}
 
 
-def calibration_seeds(config):
-    """The first K frames of the validation split's first CALIBRATION_SEQUENCES
-    sequences, float32 (B, K, H, W, C) in [0, 1]; Bouncing Balls simulated, as its
-    builder makes them, other datasets read."""
-    if config.data.dataset.partition("/")[0] == "bouncing_balls":
-        video = arrays.simulate(arrays.simulation_config(config.data.dataset), "validation",
-                                CALIBRATION_SEQUENCES, workers=1).video
-    else:
-        video = arrays.load(config.data, "validation", CALIBRATION_SEQUENCES)["video"]
-    return pixels.from_uint8(video[:, : config.train.context_frames]).astype(np.float32)
-
-
 def write_saved_model(model, rollout, path):
     """A SavedModel whose "rollout" signature is `rollout`, needing no project code.
 
@@ -136,9 +120,7 @@ def _write_and_verify(model, rollout, folder, properties, config, opset):
     write_saved_model(model, rollout, folder / contract.SAVED_MODEL_DIR)
     float_path = folder / contract.ONNX_FILE
     write_onnx(step_function(model), float_path, properties, opset)
-    horizon = config.data.num_frames - config.train.context_frames
-    quantize.quantize(float_path, folder / contract.INT8_ONNX_FILE, calibration_seeds(config),
-                      horizon)
+    quantize.quantize(float_path, folder / contract.INT8_ONNX_FILE)
     if tflite.convertible(model):
         tflite.write_tflite(model, folder / contract.TFLITE_FILE, properties)
         tflite.write_tflite(model, folder / contract.INT8_TFLITE_FILE, properties, "int8")

@@ -1,78 +1,65 @@
-"""The 8-bit step file: generator.onnx quantized by ONNX Runtime's own tools.
+"""The 8-bit step file: generator.onnx with its weights stored in 8 bits.
 
-    generator_int8.onnx   the same inputs, outputs and metadata as generator.onnx; the
-                          convolutions, transposed convolutions and matrix products in
-                          8 bits (QDQ format), the rest in float32
+    generator_int8.onnx   the same inputs, outputs and metadata as generator.onnx; every
+                          weight of a convolution, transposed convolution or matrix
+                          product stored as int8 per output channel, rebuilt as float32
+                          when ONNX Runtime loads the file
 
-Static quantization (`onnxruntime.quantization.quantize_static`): weights int8 per output
-channel, activations uint8 with ranges calibrated on the inputs of every step of
-deterministic rollouts from seed frames of the model's dataset, read by the runner users
-run (`generate.Generator`). Each activation's range is the percentile calibrator's (ONNX
-Runtime's, 99.999 % of the values): a few extreme values of the calibration rollouts do
-not stretch the range every other value is quantized in, as with the extremes (MinMax);
-the rollouts' plausible frames fall less (results/notes.md). Where the steps' inputs
-differ in shape (a model that reads its frames, then its latents, each step's other
-input an empty batch) the extremes' calibrator does it: ONNX Runtime's histogram
-calibrators stack each tensor's values over the steps and fail on differing shapes
-(onnxruntime issue 18792). Dynamic quantization leaves the decoder's transposed
-convolutions in float32, which keeps the file at over twice a third of the float file's
-size (results/notes.md).
+Each such weight becomes constant Cast (int8 to float32) and Mul (its channels' scales)
+nodes, which ONNX Runtime's constant folding (onnxruntime and onnxruntime-web alike) turns
+back into a float32 weight at load: the file is a quarter of the float file's bytes, and a
+step computes as the float file's does, on weights rounded to 8 bits. Quantizing the
+activations as well (ONNX Runtime's static quantizer, QDQ) made a step slower at a batch
+of one, its CPU kernels fusing no 8-bit transposed convolution, and lost more quality;
+its dequantization of constant weights is not folded (results/notes.md).
 """
 
 import numpy as np
 import onnx
-from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat,
-                                      QuantType, quantize_static)
+from onnx import helper, numpy_helper
 
-from .generate import Generator
-
-QUANTIZED_OPS = ("Conv", "ConvTranspose", "MatMul")
-
-
-class _Feeds(CalibrationDataReader):
-    """The recorded step inputs, one feed at a time, as ONNX Runtime's calibrator asks."""
-
-    def __init__(self, feeds):
-        self._feeds = iter(feeds)
-
-    def get_next(self):
-        return next(self._feeds, None)
+# op type: the output-channel axis of its weight (input 1): Conv (O, I, kH, kW),
+# ConvTranspose (I, O, kH, kW), MatMul (K, N)
+STORED_IN_8_BITS = {"Conv": 0, "ConvTranspose": 1, "MatMul": 1}
+INT8_LIMIT = 127  # symmetric int8 weights in -127..127, as ONNX Runtime's quantizer makes them
 
 
-def calibration_feeds(float_path, seeds, num_frames):
-    """The inputs of every step of the float file's deterministic rollouts: seeds
-    (B, K, H, W, C) in [0, 1], `num_frames` generated each; a list of {name: array}."""
-    generator = Generator(float_path)
-    feeds = []
-    noise = np.zeros((len(seeds), num_frames, generator.noise_dim), np.float32)
-    generator.run(seeds, noise, on_step=feeds.append)
-    return feeds
+def quantize(float_path, quantized_path):
+    """Writes `float_path` with the weights of STORED_IN_8_BITS in 8 bits to
+    `quantized_path`: the same inputs, outputs and metadata_props."""
+    model = onnx.load(str(float_path))
+    store_weights_in_8_bits(model, STORED_IN_8_BITS)
+    onnx.save(model, str(quantized_path))
 
 
-def quantize(float_path, quantized_path, seeds, num_frames):
-    """Writes the 8-bit step file of `float_path`, calibrated on rollouts of `seeds`,
-    with the float file's metadata_props (the quantizer adds a key of its own)."""
-    quantize_on(float_path, quantized_path, calibration_feeds(float_path, seeds, num_frames))
+def store_weights_in_8_bits(model, ops):
+    """Stores the float weights of `ops` ({op type: output-channel axis}) in `model`, in
+    place, as int8 per output channel, each rebuilt by a Cast and a Mul of constants."""
+    weights = {tensor.name: tensor for tensor in model.graph.initializer}
+    rebuilt = []  # the Cast and Mul nodes, placed first: they read constants only
+    for node in model.graph.node:
+        axis = ops.get(node.op_type)
+        if axis is None or node.input[1] not in weights:
+            continue
+        name = node.input[1]
+        values, scale = int8_per_channel(numpy_helper.to_array(weights[name]), axis)
+        model.graph.initializer.remove(weights.pop(name))
+        model.graph.initializer.extend([numpy_helper.from_array(values, f"{name}_int8"),
+                                        numpy_helper.from_array(scale, f"{name}_scale")])
+        rebuilt += [helper.make_node("Cast", [f"{name}_int8"], [f"{name}_cast"],
+                                     to=onnx.TensorProto.FLOAT),
+                    helper.make_node("Mul", [f"{name}_cast", f"{name}_scale"], [name])]
+    nodes = rebuilt + list(model.graph.node)
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    onnx.checker.check_model(model)
 
 
-def calibration_method(feeds):
-    """Percentile where every feed's inputs have the same shapes, else MinMax (the module's
-    docstring says why)."""
-    shapes = {tuple((name, np.shape(value)) for name, value in sorted(feed.items()))
-              for feed in feeds}
-    return CalibrationMethod.Percentile if len(shapes) == 1 else CalibrationMethod.MinMax
-
-
-def quantize_on(float_path, quantized_path, feeds):
-    """Writes `float_path` quantized (QUANTIZED_OPS in 8 bits, QDQ), its activations'
-    ranges calibrated (`calibration_method`) on `feeds` ({input name: array} each), its
-    metadata_props the float file's."""
-    quantize_static(str(float_path), str(quantized_path), _Feeds(feeds),
-                    quant_format=QuantFormat.QDQ, per_channel=True,
-                    weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
-                    op_types_to_quantize=list(QUANTIZED_OPS),
-                    calibrate_method=calibration_method(feeds))
-    quantized = onnx.load(str(quantized_path))
-    del quantized.metadata_props[:]
-    quantized.metadata_props.extend(onnx.load(str(float_path)).metadata_props)
-    onnx.save(quantized, str(quantized_path))
+def int8_per_channel(weight, axis):
+    """float32 weight --> (int8 values, float32 scale broadcastable to it), values * scale
+    within half a step of weight; symmetric, one scale per index along `axis`."""
+    others = tuple(i for i in range(weight.ndim) if i != axis)
+    largest = np.abs(weight).max(axis=others, keepdims=True)
+    scale = (np.where(largest > 0, largest, 1.0) / INT8_LIMIT).astype(np.float32)
+    values = np.clip(np.round(weight / scale), -INT8_LIMIT, INT8_LIMIT).astype(np.int8)
+    return values, scale
