@@ -74,6 +74,17 @@ def test_the_report_covers_every_variant_and_frame(evaluated):
     assert report["ssim"]["filter_size"] == 11 and report["ssim"]["k2"] == 0.03
 
 
+def test_fewer_sampled_sequences_than_strips_draw_the_strips_without_a_sample_row(evaluated, tmp_path):
+    _, data_dir, _, _ = evaluated
+    write_tiny_run(tmp_path)
+    options = dataclasses.replace(OPTIONS, sample_sequences=1, strips=3, long_sequences=0)
+    report = evaluate.evaluate(str(tmp_path), dataclasses.replace(options, data_dir=str(data_dir)),
+                               log=lambda line: None)
+    assert report["sampled_sequences"] == 1
+    strips = imageio.mimread(tmp_path / evaluate.EVALUATION_DIR / "strips.gif")
+    assert len(strips) > 0 and "samples.png" in report["figures"]
+
+
 def test_model_and_baseline_curves_equal_an_independent_computation(evaluated):
     run_dir, data_dir, _, report = evaluated
     k = TINY_RUN_CONFIG.train.context_frames

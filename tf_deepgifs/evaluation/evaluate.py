@@ -225,8 +225,10 @@ def evaluate_batches(rollout, batches, context_frames, horizon, noise_dim, optio
                 add_samples(curves, f"ideal_{best_of}", truth[sampled], list(ideal),
                             balls.rows(sampled), every="ideal_samples")
         if strip is None:  # the first batch gives the figures their sequences
+            sampled_strips = samples and len(samples[0]) >= min(options.strips, len(video))
             strip = {"video": video[: options.strips], "generated": deterministic[: options.strips],
-                     "sample": samples[0][: options.strips] if samples else None,
+                     # a row of samples where every sequence drawn has them
+                     "sample": samples[0][: options.strips] if sampled_strips else None,
                      "seed_frames": context.reshape((-1,) + context.shape[2:]),
                      # every sample of the first sequence (S, N, H, W, C), and the ideal's
                      "samples": np.stack([s[0] for s in samples]) if samples else None,
