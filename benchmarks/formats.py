@@ -153,9 +153,9 @@ def table(rows, sequences):
              "| the float file's quality |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
-        page = "-" if r["page_ms"] is None else f"{r['page_ms']:.1f}"
+        page = "-" if r["page_ms"] is None else f"{r['page_ms']:.3g}"
         held = "-" if r["shortfalls"] is None else "; ".join(r["shortfalls"]) or "held"
-        lines.append(f"| {r['model']} | {r['format']} | {r['mb']:.1f} | {r['runtime_ms']:.1f} "
+        lines.append(f"| {r['model']} | {r['format']} | {r['mb']:.1f} | {r['runtime_ms']:.3g} "
                      f"| {page} | {100 * r['plausible']:.1f}% | {100 * r['apart_kept']:.1f}% "
                      f"| {r['centre_error_5']:.2f} / {r['centre_error_last']:.2f} | {held} |")
     lines.append(f"\nQuality on the first {sequences} test sequences, deterministic rollout. "
